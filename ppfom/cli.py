@@ -1,0 +1,65 @@
+"""The ``ppfom`` console command and the error handling every entry point shares."""
+import argparse
+import importlib
+import os
+import sys
+
+from .errors import PpfomError
+
+
+def run_main(main, argv=None):
+    """Run ``main(argv)`` so that user errors print one line and exit non-zero.
+
+    A :class:`PpfomError` prints its message; any other exception prints one line too
+    and suggests ``PPFOM_DEBUG=1`` for the traceback.
+    """
+    try:
+        code = main(argv)
+    except PpfomError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # the last line of defence: one line, not a traceback
+        if os.environ.get("PPFOM_DEBUG"):
+            raise
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        print(f"error: {type(e).__name__}: {msg} (set PPFOM_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1
+    return int(code or 0)
+
+
+def build_parser():
+    from .commands import COMMANDS
+
+    parser = argparse.ArgumentParser(prog="ppfom", description="First Order Motion Model in PaddlePaddle")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, _module, help_text in COMMANDS:
+        sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def _main(argv):
+    from .commands import COMMANDS
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    names = {name: module for name, module, _ in COMMANDS}
+    if not argv or argv[0] not in names:
+        parser = build_parser()
+        if argv and argv[0] not in ("-h", "--help"):
+            parser.error(f"unknown command {argv[0]!r}")
+        parser.print_help()
+        return 0 if argv else 2
+    module = importlib.import_module(f"ppfom.commands.{names[argv[0]]}")
+    parser = argparse.ArgumentParser(prog=f"ppfom {argv[0]}", description=module.HELP)
+    module.add_arguments(parser)
+    return module.run(parser.parse_args(argv[1:]))
+
+
+def main(argv=None):
+    sys.exit(run_main(_main, argv))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,12 @@
+"""Subcommands of the ``ppfom`` console command, one module each.
+
+Each module defines ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``.
+Modules are imported only when their command runs, so ``ppfom --help`` stays fast.
+"""
+
+# (command name, module under ppfom.commands, one-line help)
+COMMANDS = [
+    ("weights", "weights", "list, download or import published weights"),
+    ("convert", "convert", "convert an original .pth.tar checkpoint to PaddleGAN's .pdparams layout"),
+    ("core-demo", "core_demo", "animate the shared reference sample with the core networks"),
+]
