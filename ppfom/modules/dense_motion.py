@@ -1,0 +1,108 @@
+"""Dense motion network: from sparse keypoint motions to a dense flow and an occlusion map."""
+import paddle
+import paddle.nn as nn
+import paddle.nn.functional as F
+
+from .blocks import AntiAliasInterpolation2d, Hourglass, coordinate_grid, kp2gaussian, matmul_inverse_2x2, split_xy
+
+
+def stack_grid(x, y, height, width):
+    """Two (..., H, W) coordinate tensors -> a (M, H, W, 2) sampling grid for grid_sample."""
+    return paddle.concat([x.reshape([-1, height, width, 1]), y.reshape([-1, height, width, 1])], axis=3)
+
+
+class DenseMotionNetwork(nn.Layer):
+    """Predicts, for each pixel of the driving frame, where to sample the source.
+
+    Motions are kept as separate x and y tensors of shape (B, K+1, H, W) (index 0 is the
+    background, i.e. no motion), so that no reduction runs over a 5-D tensor.
+    """
+
+    def __init__(
+        self,
+        block_expansion,
+        num_blocks,
+        max_features,
+        num_kp,
+        num_channels,
+        estimate_occlusion_map=False,
+        scale_factor=1,
+        kp_variance=0.01,
+        align_corners=False,
+        antialias="strided",
+    ):
+        super().__init__()
+        self.hourglass = Hourglass(
+            block_expansion=block_expansion,
+            in_features=(num_kp + 1) * (num_channels + 1),
+            max_features=max_features,
+            num_blocks=num_blocks,
+        )
+        self.mask = nn.Conv2D(self.hourglass.out_filters, num_kp + 1, kernel_size=7, padding=3)
+        self.occlusion = (
+            nn.Conv2D(self.hourglass.out_filters, 1, kernel_size=7, padding=3) if estimate_occlusion_map else None
+        )
+        self.num_kp = num_kp
+        self.scale_factor = scale_factor
+        self.kp_variance = kp_variance
+        self.align_corners = align_corners
+        if scale_factor != 1:
+            self.down = AntiAliasInterpolation2d(num_channels, scale_factor, mode=antialias)
+
+    def heatmap_representation(self, h, w, kp_driving, kp_source):
+        """Driving minus source gaussians, with a zero background channel: (B, K+1, H, W)."""
+        heatmap = kp2gaussian(kp_driving["value"], h, w, self.kp_variance) - kp2gaussian(
+            kp_source["value"], h, w, self.kp_variance
+        )
+        return paddle.concat([heatmap[:, 0:1] * 0.0, heatmap], axis=1)
+
+    def sparse_motions(self, h, w, kp_driving, kp_source):
+        """Where each keypoint's local affine motion takes every pixel: x and y, (B, K+1, H, W)."""
+        xx, yy = coordinate_grid(h, w, kp_driving["value"].dtype)
+        dx_, dy_ = split_xy(kp_driving["value"])
+        sx, sy = split_xy(kp_source["value"])
+        dx = xx - dx_
+        dy = yy - dy_
+        if "jacobian" in kp_driving and kp_driving["jacobian"] is not None:
+            j00, j01, j10, j11 = matmul_inverse_2x2(kp_source["jacobian"], kp_driving["jacobian"])
+            dx, dy = j00 * dx + j01 * dy, j10 * dx + j11 * dy
+        motion_x = dx + sx
+        motion_y = dy + sy
+        # The background keeps every pixel where it is; "* 0" borrows the batch size.
+        zero = motion_x[:, 0:1] * 0.0
+        return paddle.concat([xx + zero, motion_x], axis=1), paddle.concat([yy + zero, motion_y], axis=1)
+
+    def deformed_sources(self, source, motion_x, motion_y):
+        """The source warped by each of the K+1 motions: (B*(K+1), C, H, W)."""
+        c, h, w = source.shape[1], source.shape[2], source.shape[3]
+        k1 = self.num_kp + 1
+        repeated = paddle.tile(source.reshape([0, 1, c * h, w]), [1, k1, 1, 1]).reshape([-1, c, h, w])
+        grid = stack_grid(motion_x, motion_y, h, w)
+        return F.grid_sample(repeated, grid, mode="bilinear", padding_mode="zeros", align_corners=self.align_corners)
+
+    def forward(self, source_image, kp_driving, kp_source):
+        if self.scale_factor != 1:
+            source_image = self.down(source_image)
+        c, h, w = source_image.shape[1], source_image.shape[2], source_image.shape[3]
+        k1 = self.num_kp + 1
+
+        heatmap = self.heatmap_representation(h, w, kp_driving, kp_source)
+        motion_x, motion_y = self.sparse_motions(h, w, kp_driving, kp_source)
+        deformed = self.deformed_sources(source_image, motion_x, motion_y)
+
+        # Per keypoint: its heatmap channel followed by its warped source, as the original orders them.
+        features = paddle.concat(
+            [heatmap.reshape([0, k1, 1, h * w]), deformed.reshape([-1, k1, c, h * w])], axis=2
+        ).reshape([-1, k1 * (c + 1), h, w])
+        prediction = self.hourglass(features)
+
+        mask = F.softmax(self.mask(prediction), axis=1)
+        deformation = stack_grid((mask * motion_x).sum(axis=1), (mask * motion_y).sum(axis=1), h, w)
+        out = {
+            "sparse_deformed": deformed.reshape([-1, k1, c, h, w]),
+            "mask": mask,
+            "deformation": deformation,
+        }
+        if self.occlusion is not None:
+            out["occlusion_map"] = F.sigmoid(self.occlusion(prediction))
+        return out

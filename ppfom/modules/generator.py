@@ -1,0 +1,116 @@
+"""Occlusion-aware generator: encode the source, warp its features, decode the frame."""
+import paddle
+import paddle.nn as nn
+import paddle.nn.functional as F
+
+from ..registry import GENERATORS
+from .blocks import DownBlock2d, ResBlock2d, SameBlock2d, UpBlock2d, coordinate_grid
+from .border_fix import BorderFix
+from .dense_motion import DenseMotionNetwork, stack_grid
+
+
+@GENERATORS.register
+class OcclusionAwareGenerator(nn.Layer):
+    """Given a source image and source/driving keypoints, renders the driving frame.
+
+    ``align_corners`` is grid_sample's convention (False: the original on torch >= 1.3;
+    True: PaddleGAN and torch 1.0, under which the 2019 checkpoints were trained).
+    ``border_fix`` turns on PaddleGAN's inference-time edge fix (see border_fix.py).
+    """
+
+    def __init__(
+        self,
+        num_channels,
+        num_kp,
+        block_expansion,
+        max_features,
+        num_down_blocks,
+        num_bottleneck_blocks,
+        estimate_occlusion_map=False,
+        dense_motion_params=None,
+        estimate_jacobian=False,
+        align_corners=False,
+        antialias="strided",
+        border_fix=False,
+    ):
+        super().__init__()
+        if dense_motion_params is not None:
+            self.dense_motion_network = DenseMotionNetwork(
+                num_kp=num_kp,
+                num_channels=num_channels,
+                estimate_occlusion_map=estimate_occlusion_map,
+                align_corners=align_corners,
+                antialias=antialias,
+                **dense_motion_params,
+            )
+        else:
+            self.dense_motion_network = None
+
+        self.first = SameBlock2d(num_channels, block_expansion, kernel_size=7, padding=3)
+        width = lambda level: min(max_features, block_expansion * (2 ** level))  # noqa: E731
+        self.down_blocks = nn.LayerList(
+            [DownBlock2d(width(i), width(i + 1), kernel_size=3, padding=1) for i in range(num_down_blocks)]
+        )
+        self.up_blocks = nn.LayerList(
+            [
+                UpBlock2d(width(num_down_blocks - i), width(num_down_blocks - i - 1), kernel_size=3, padding=1)
+                for i in range(num_down_blocks)
+            ]
+        )
+        self.bottleneck = nn.Sequential()
+        for i in range(num_bottleneck_blocks):
+            self.bottleneck.add_sublayer("r" + str(i), ResBlock2d(width(num_down_blocks), kernel_size=3, padding=1))
+        self.final = nn.Conv2D(block_expansion, num_channels, kernel_size=7, padding=3)
+        self.estimate_occlusion_map = estimate_occlusion_map
+        self.num_channels = num_channels
+        self.align_corners = align_corners
+        self.border_fix = BorderFix() if border_fix else None
+
+    def deform_input(self, inp, deformation):
+        """Warp ``inp`` (B, C, H, W) with a flow (B, h, w, 2), resized bilinearly if needed."""
+        h, w = inp.shape[2], inp.shape[3]
+        if deformation.shape[1] != h or deformation.shape[2] != w:
+            deformation = F.interpolate(
+                deformation.transpose([0, 3, 1, 2]), size=[h, w], mode="bilinear", align_corners=False
+            ).transpose([0, 2, 3, 1])
+        if self.border_fix is not None:
+            xx, yy = coordinate_grid(h, w, inp.dtype)
+            deformation = self.border_fix.flow(deformation, stack_grid(xx, yy, h, w))
+        return F.grid_sample(inp, deformation, mode="bilinear", padding_mode="zeros", align_corners=self.align_corners)
+
+    def encode(self, source_image):
+        """Source features before warping: the part of the work that depends on the source alone."""
+        out = self.first(source_image)
+        for block in self.down_blocks:
+            out = block(out)
+        return out
+
+    def decode(self, warped_features):
+        out = self.bottleneck(warped_features)
+        for block in self.up_blocks:
+            out = block(out)
+        return F.sigmoid(self.final(out))
+
+    def forward(self, source_image, kp_driving, kp_source, source_features=None):
+        out = self.encode(source_image) if source_features is None else source_features
+        output = {}
+        if self.dense_motion_network is not None:
+            motion = self.dense_motion_network(source_image=source_image, kp_driving=kp_driving, kp_source=kp_source)
+            output["mask"] = motion["mask"]
+            output["sparse_deformed"] = motion["sparse_deformed"]
+            deformation = motion["deformation"]
+            out = self.deform_input(out, deformation)
+            occlusion_map = motion.get("occlusion_map")
+            if occlusion_map is not None:
+                output["occlusion_map"] = occlusion_map
+                if occlusion_map.shape[2] != out.shape[2] or occlusion_map.shape[3] != out.shape[3]:
+                    occlusion_map = F.interpolate(
+                        occlusion_map, size=out.shape[2:], mode="bilinear", align_corners=False
+                    )
+                if self.border_fix is not None:
+                    occlusion_map = self.border_fix.occlusion(occlusion_map)
+                out = out * occlusion_map
+            output["deformed"] = self.deform_input(source_image, deformation)
+            output["deformation"] = deformation
+        output["prediction"] = self.decode(out)
+        return output
