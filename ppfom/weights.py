@@ -385,9 +385,7 @@ def verify_state(entry: WeightsEntry, state, label: Optional[str] = None) -> Non
 
     try:
         expected = entry.expected_shapes() if entry.expected_shapes else None
-    except PpfomError:
-        raise
-    except Exception as e:
+    except Exception as e:  # the model code failed, not the file: say so
         raise CheckpointError(f"cannot compute the shapes {label} should have: {_reason(e)}")
     if expected:
         nested = all(isinstance(v, Mapping) for v in expected.values())

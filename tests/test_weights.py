@@ -456,3 +456,13 @@ def test_cli_in_process(home, server, tmp_path, monkeypatch, capsys):
 
     assert run_main(_main, ["weights", "download", "no-such"]) == 2
     assert "unknown weights" in capsys.readouterr().err
+
+
+def test_failing_shape_hook_is_reported_as_such(home, server, monkeypatch):
+    def broken():
+        raise RuntimeError("no config called firstorder_test")
+
+    add_entry(monkeypatch, url=f"{server.base}/fomm.pdparams", expected_shapes=broken)
+    with pytest.raises(WeightsUnavailable, match="cannot compute the shapes.*firstorder_test"):
+        weights.get_weights("test-fomm", progress=False)
+    assert cache_files(home) == []
