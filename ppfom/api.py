@@ -66,6 +66,8 @@ def _section(cfg, *keys):
 
 def build_networks(cfg, numerics=None):
     """Build (kp_detector, generator) from a normalized config dict (see ppfom.config)."""
+    from . import modules  # noqa: F401  (fills the registries)
+
     numerics = numerics or Numerics()
     common = dict(_section(cfg, "model", "common_params"))
     kp_cfg = dict(_section(cfg, "model", "generator", "kp_detector_cfg"))

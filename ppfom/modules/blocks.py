@@ -109,8 +109,14 @@ class AntiAliasInterpolation2d(nn.Layer):
             return F.conv2d(x, self.weight, stride=self.stride, padding=self.padding, groups=self.groups)
         out = F.conv2d(x, self.weight, padding=self.padding, groups=self.groups)
         h, w = out.shape[2], out.shape[3]
-        size = [int(math.floor(h * self.scale)), int(math.floor(w * self.scale))]
-        return F.interpolate(out, size=size, mode="nearest", align_corners=True)
+        out = paddle.index_select(out, _corner_aligned_rows(h, int(math.floor(h * self.scale))), axis=2)
+        return paddle.index_select(out, _corner_aligned_rows(w, int(math.floor(w * self.scale))), axis=3)
+
+
+def _corner_aligned_rows(size_in, size_out):
+    """Rows that corner-aligned nearest resizing keeps: round(k * (in - 1) / (out - 1))."""
+    step = (size_in - 1) / max(size_out - 1, 1)
+    return paddle.floor(paddle.arange(size_out, dtype="float32") * step + 0.5).astype("int64")
 
 
 class ResBlock2d(nn.Layer):
