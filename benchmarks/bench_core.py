@@ -42,8 +42,8 @@ def main():
 
     paddle.set_device("cpu")
     fomm = load_fomm(args.config)
-    n_kp = sum(int(np.prod(p.shape)) for p in fomm.kp_detector.parameters())
-    n_gen = sum(int(np.prod(p.shape)) for p in fomm.generator.parameters())
+    n_kp = sum(int(np.prod(p.shape)) for p in fomm.kp_detector.parameters() if not p.stop_gradient)
+    n_gen = sum(int(np.prod(p.shape)) for p in fomm.generator.parameters() if not p.stop_gradient)
     rng = np.random.default_rng(0)
     frames = paddle.to_tensor(rng.uniform(0, 1, (args.batch, 3, args.size, args.size)).astype("float32"))
     source = frames[0:1].tile([args.batch, 1, 1, 1])

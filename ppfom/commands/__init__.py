@@ -8,5 +8,6 @@ Modules are imported only when their command runs, so ``ppfom --help`` stays fas
 COMMANDS = [
     ("weights", "weights", "list, download or import published weights"),
     ("convert", "convert", "convert an original .pth.tar checkpoint to PaddleGAN's .pdparams layout"),
+    ("check", "check", "load a config and weights strictly and run one frame"),
     ("core-demo", "core_demo", "animate the shared reference sample with the core networks"),
 ]
