@@ -5,9 +5,26 @@
 """
 import os as _os
 
-# Paddle 3.x exports the new JSON program unless this is set before paddle is imported;
-# Paddle Lite and our export need the old format. Harmless on 2.6.
-_os.environ.setdefault("FLAGS_enable_pir_api", "0")
+
+def _paddle_version():
+    try:
+        from importlib.metadata import version
+
+        for dist in ("paddlepaddle", "paddlepaddle-gpu"):
+            try:
+                return version(dist)
+            except Exception:
+                continue
+    except ImportError:
+        pass
+    return ""
+
+
+# Paddle 3.0 and 3.1 export the new JSON program, which Paddle Lite cannot read, unless this
+# flag is set before paddle is imported. On 3.2+ the flag breaks to_static and Lite export is
+# impossible anyway (shared/notes/paddle-lite.md), and 2.x does not need it.
+if _paddle_version().startswith(("3.0", "3.1")):
+    _os.environ.setdefault("FLAGS_enable_pir_api", "0")
 
 __version__ = "0.1.0"
 
