@@ -12,7 +12,7 @@ import tempfile
 import numpy as np
 
 from ..errors import CheckpointError
-from .torch_reader import _python3_name, read_torch_checkpoint, sniff_torch_format
+from .torch_reader import _python3_name, read_file_head, read_torch_checkpoint, sniff_torch_format
 
 __all__ = ["torch_state_to_paddle", "original_to_paddlegan", "read_weights", "save_pdparams", "count_tensors"]
 
@@ -220,15 +220,7 @@ def read_weights(path):
       such, a flat state dict as-is (callers decide what it is).
     """
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise CheckpointError(f"{path}: no such file")
-    if os.path.isdir(path):
-        raise CheckpointError(f"{path}: is a folder, not a weights file")
-    try:
-        with open(path, "rb") as f:
-            head = f.read(32)
-    except OSError as e:
-        raise CheckpointError(f"{path}: cannot be read: {e.strerror or e}") from None
+    head = read_file_head(path, "weights file")
     if sniff_torch_format(head) is not None:
         ckpt = read_torch_checkpoint(path)
         try:

@@ -546,6 +546,20 @@ def _describe_unknown(head):
     return f"it starts with {head[:8]!r}"
 
 
+def read_file_head(path, what="checkpoint file", size=32):
+    """The first ``size`` bytes of ``path``; CheckpointError for a missing, folder or unreadable path."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise CheckpointError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise CheckpointError(f"{path}: is a folder, not a {what}")
+    try:
+        with open(path, "rb") as f:
+            return f.read(size)
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot be read: {e.strerror or e}") from None
+
+
 def read_torch_checkpoint(path):
     """Read a PyTorch checkpoint file without torch.
 
@@ -554,10 +568,7 @@ def read_torch_checkpoint(path):
     missing, truncated, corrupt, unsafe or foreign file.
     """
     path_str = os.fspath(path)
-    if not os.path.exists(path_str):
-        raise CheckpointError(f"{path_str}: no such file")
-    if os.path.isdir(path_str):
-        raise CheckpointError(f"{path_str}: is a folder, not a checkpoint file")
+    read_file_head(path_str)
     try:
         with open(path_str, "rb") as f:
             head = f.read(32)
