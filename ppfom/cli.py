@@ -3,8 +3,18 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
 
 from .errors import PpfomError
+
+
+def quiet_paddle():
+    """Keep Paddle's import-time chatter (glog info lines, build warnings) off the terminal,
+    so that what a command prints, an error included, is ours. PPFOM_DEBUG=1 keeps it."""
+    if os.environ.get("PPFOM_DEBUG"):
+        return
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"paddle(\.|$)")
 
 
 def run_main(main, argv=None):
@@ -13,6 +23,7 @@ def run_main(main, argv=None):
     A :class:`PpfomError` prints its message; any other exception prints one line too
     and suggests ``PPFOM_DEBUG=1`` for the traceback.
     """
+    quiet_paddle()
     try:
         code = main(argv)
     except PpfomError as e:
