@@ -54,10 +54,11 @@ def main():
         kp_driving = fomm.kp_detector(frames)
         t_kp = timed(lambda: fomm.kp_detector(frames), args.repeats)
         t_gen = timed(lambda: fomm.generator(source, kp_driving=kp_driving, kp_source=kp_source), args.repeats)
-        features = fomm.generator.encode(source)
+        cache = fomm.generator.encode(source)
         t_enc = timed(lambda: fomm.generator.encode(source), args.repeats)
         t_cached = timed(
-            lambda: fomm.generator(source, kp_driving=kp_driving, kp_source=kp_source, source_features=features),
+            lambda: fomm.generator(source, kp_driving=kp_driving, kp_source=kp_source, source_cache=cache,
+                                   full_outputs=False),
             args.repeats,
         )
     for name, (median, best) in [

@@ -162,3 +162,18 @@ def test_border_fix_changes_only_the_edges(fomm):
         edged = fixed.generator(source, kp_source=ks, kp_driving=kd)["deformed"].numpy()
     assert np.abs(plain - edged)[..., 20:44, 20:44].max() < 1e-5
     assert np.abs(plain - edged)[..., :3, :].max() > 1e-3
+
+
+def test_source_cache_gives_the_same_frame(fomm):
+    """Caching the source-only work (features, downsampled source) changes nothing."""
+    with paddle.no_grad():
+        source, driving = frames(1, seed=7), frames(3, seed=8)
+        ks, kd = fomm.kp_detector(source), fomm.kp_detector(driving)
+        ks3 = {k: paddle.tile(v, [3] + [1] * (len(v.shape) - 1)) for k, v in ks.items()}
+        source3 = paddle.tile(source, [3, 1, 1, 1])
+        plain = fomm.generator(source3, kp_source=ks3, kp_driving=kd)
+        cache = fomm.generator.encode(source)
+        cache3 = {k: paddle.tile(v, [3, 1, 1, 1]) for k, v in cache.items()}
+        cached = fomm.generator(source3, kp_source=ks3, kp_driving=kd, source_cache=cache3, full_outputs=False)
+    np.testing.assert_array_equal(cached["prediction"].numpy(), plain["prediction"].numpy())
+    assert "deformed" not in cached and "deformed" in plain

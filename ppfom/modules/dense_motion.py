@@ -80,9 +80,13 @@ class DenseMotionNetwork(nn.Layer):
         grid = stack_grid(motion_x, motion_y, h, w)
         return F.grid_sample(repeated, grid, mode="bilinear", padding_mode="zeros", align_corners=self.align_corners)
 
-    def forward(self, source_image, kp_driving, kp_source):
-        if self.scale_factor != 1:
-            source_image = self.down(source_image)
+    def downsample(self, source_image):
+        """The source at the resolution motion is estimated at (depends on the source alone)."""
+        return self.down(source_image) if self.scale_factor != 1 else source_image
+
+    def forward(self, source_image, kp_driving, kp_source, source_small=None):
+        """``source_small`` is ``downsample(source_image)``, when the caller has it cached."""
+        source_image = self.downsample(source_image) if source_small is None else source_small
         c, h, w = source_image.shape[1], source_image.shape[2], source_image.shape[3]
         k1 = self.num_kp + 1
 

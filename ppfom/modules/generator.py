@@ -79,11 +79,14 @@ class OcclusionAwareGenerator(nn.Layer):
         return F.grid_sample(inp, deformation, mode="bilinear", padding_mode="zeros", align_corners=self.align_corners)
 
     def encode(self, source_image):
-        """Source features before warping: the part of the work that depends on the source alone."""
+        """What depends on the source alone, computed once per source image and cached:
+        its encoded features and, when there is a dense motion network, the source at the
+        resolution motion is estimated at."""
         out = self.first(source_image)
         for block in self.down_blocks:
             out = block(out)
-        return out
+        small = self.dense_motion_network.downsample(source_image) if self.dense_motion_network else None
+        return {"features": out, "source_small": small}
 
     def decode(self, warped_features):
         out = self.bottleneck(warped_features)
@@ -91,11 +94,21 @@ class OcclusionAwareGenerator(nn.Layer):
             out = block(out)
         return F.sigmoid(self.final(out))
 
-    def forward(self, source_image, kp_driving, kp_source, source_features=None):
-        out = self.encode(source_image) if source_features is None else source_features
+    def forward(self, source_image, kp_driving, kp_source, source_cache=None, full_outputs=True):
+        """Render the driving frame.
+
+        source_cache: ``encode(source_image)``, to skip the source-only work per frame.
+        full_outputs: False skips the full-resolution ``deformed`` image, which only
+            visualisations and losses need (the per-frame path of inference).
+        """
+        cache = self.encode(source_image) if source_cache is None else source_cache
+        out = cache["features"]
         output = {}
         if self.dense_motion_network is not None:
-            motion = self.dense_motion_network(source_image=source_image, kp_driving=kp_driving, kp_source=kp_source)
+            motion = self.dense_motion_network(
+                source_image=source_image, kp_driving=kp_driving, kp_source=kp_source,
+                source_small=cache["source_small"],
+            )
             output["mask"] = motion["mask"]
             output["sparse_deformed"] = motion["sparse_deformed"]
             deformation = motion["deformation"]
@@ -110,7 +123,8 @@ class OcclusionAwareGenerator(nn.Layer):
                 if self.border_fix is not None:
                     occlusion_map = self.border_fix.occlusion(occlusion_map)
                 out = out * occlusion_map
-            output["deformed"] = self.deform_input(source_image, deformation)
+            if full_outputs:
+                output["deformed"] = self.deform_input(source_image, deformation)
             output["deformation"] = deformation
         output["prediction"] = self.decode(out)
         return output
