@@ -1,9 +1,11 @@
-"""Keypoint normalization for animation: relative motion and adapt_movement_scale."""
-import numpy as np
-import paddle
-from scipy.spatial import ConvexHull
+"""Keypoint normalization for animation: relative motion and adapt_movement_scale.
 
-from .modules.blocks import matmul_inverse_2x2
+Runs on the host in numpy (float32), one implementation for every engine: exported graphs
+never contain it, since the movement scale is one number per video. Paddle tensors in give
+Paddle tensors out.
+"""
+import numpy as np
+from scipy.spatial import ConvexHull
 
 
 def hull_area(points):
@@ -16,10 +18,12 @@ def hull_area(points):
 
 
 def movement_scale(kp_source_value, kp_driving_initial_value):
-    """sqrt(source hull area / initial driving hull area), from batch element 0 as the original."""
-    src = _numpy(kp_source_value)[0]
-    drv = _numpy(kp_driving_initial_value)[0]
-    source_area, driving_area = hull_area(src), hull_area(drv)
+    """sqrt(source hull area / initial driving hull area), from batch element 0 as the original.
+
+    A degenerate hull (collinear keypoints) gives 1, where the original raises.
+    """
+    source_area = hull_area(_numpy(kp_source_value)[0])
+    driving_area = hull_area(_numpy(kp_driving_initial_value)[0])
     if source_area <= 0 or driving_area <= 0:
         return 1.0
     return float(np.sqrt(source_area) / np.sqrt(driving_area))
@@ -29,8 +33,11 @@ def _numpy(x):
     return x.numpy() if hasattr(x, "numpy") else np.asarray(x)
 
 
-def _tensor(x):
-    return x if isinstance(x, paddle.Tensor) else paddle.to_tensor(np.asarray(x, dtype=np.float32))
+def inverse_2x2(m):
+    """Closed-form inverse of (..., 2, 2) matrices, as the exported graphs compute it."""
+    a, b, c, d = m[..., 0, 0], m[..., 0, 1], m[..., 1, 0], m[..., 1, 1]
+    det = a * d - b * c
+    return np.stack([np.stack([d, -b], -1), np.stack([-c, a], -1)], -2) / det[..., None, None]
 
 
 def normalize_kp(
@@ -44,27 +51,25 @@ def normalize_kp(
 ):
     """Move the source keypoints by the driving motion since the initial driving frame.
 
-    Keypoint dicts hold ``value`` (N, K, 2) and optionally ``jacobian`` (N, K, 2, 2).
-    ``scale`` overrides the convex-hull movement scale (e.g. one number per video computed
-    once); by default it is computed here when ``adapt_movement_scale`` is on.
-    Returns a new dict like ``kp_driving``.
+    Keypoint dicts hold ``value`` (N, K, 2) and optionally ``jacobian`` (N, K, 2, 2), as numpy
+    arrays or Paddle tensors. ``scale`` overrides the convex-hull movement scale (one number
+    per video, computed once); by default it is computed here when ``adapt_movement_scale``.
+    Returns a new dict like ``kp_driving``, of the same array type.
     """
-    if scale is None:
-        scale = movement_scale(kp_source["value"], kp_driving_initial["value"]) if adapt_movement_scale else 1.0
-    kp_new = {k: _tensor(v) for k, v in kp_driving.items()}
+    as_paddle = any(hasattr(v, "place") for v in kp_driving.values())
+    driving = {k: _numpy(v).astype(np.float32, copy=False) for k, v in kp_driving.items()}
+    out = dict(driving)
     if use_relative_movement:
-        diff = _tensor(kp_driving["value"]) - _tensor(kp_driving_initial["value"])
-        kp_new["value"] = diff * scale + _tensor(kp_source["value"])
-        if use_relative_jacobian and "jacobian" in kp_driving:
-            jac = _relative_jacobian(
-                _tensor(kp_driving["jacobian"]), _tensor(kp_driving_initial["jacobian"]), _tensor(kp_source["jacobian"])
-            )
-            kp_new["jacobian"] = jac
-    return kp_new
+        if scale is None:
+            scale = movement_scale(kp_source["value"], kp_driving_initial["value"]) if adapt_movement_scale else 1.0
+        initial = _numpy(kp_driving_initial["value"])
+        out["value"] = (driving["value"] - initial) * np.float32(scale) + _numpy(kp_source["value"])
+        if use_relative_jacobian and "jacobian" in driving:
+            relative = np.matmul(driving["jacobian"], inverse_2x2(_numpy(kp_driving_initial["jacobian"])))
+            out["jacobian"] = np.matmul(relative, _numpy(kp_source["jacobian"]))
+    out = {k: v.astype(np.float32, copy=False) for k, v in out.items()}
+    if as_paddle:
+        import paddle
 
-
-def _relative_jacobian(driving, initial, source):
-    """(driving @ inverse(initial)) @ source, for (N, K, 2, 2) tensors."""
-    a, b, c, d = matmul_inverse_2x2(driving, initial)
-    rel = paddle.concat([a, b, c, d], axis=-1).reshape(a.shape[:2] + [2, 2])
-    return paddle.matmul(rel, paddle.expand_as(source, rel) if source.shape[0] != rel.shape[0] else source)
+        out = {k: paddle.to_tensor(v) for k, v in out.items()}
+    return out
