@@ -6,7 +6,6 @@ optionally ``<model>.<target>.nb`` files, and ``export_info.json`` describing in
 outputs, sizes, numerics and the weights they came from. The folder is built under a
 hidden temporary name and renamed at the end, so a failed export leaves nothing behind.
 """
-import contextlib
 import hashlib
 import json
 import os
@@ -237,33 +236,21 @@ def _lite_module():
     return lite
 
 
-@contextlib.contextmanager
-def _redirect_native_output(log_path):
-    """Send what native code prints on stdout/stderr (opt is chatty) to a log file."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
-    with open(log_path, "ab") as log:
-        os.dup2(log.fileno(), 1)
-        os.dup2(log.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            os.close(saved[0])
-            os.close(saved[1])
+def _opt_tool():
+    """The paddle_lite_opt program of the paddlelite package (next to this Python)."""
+    candidates = [Path(sys.executable).parent / "paddle_lite_opt", shutil.which("paddle_lite_opt")]
+    for path in candidates:
+        if path and Path(path).is_file():
+            return str(path)
+    raise ExportError("paddle_lite_opt not found; install paddlelite==2.13rc0 in this environment")
 
 
-def _opt(lite, prefix, target):
-    opt = lite.Opt()
-    opt.set_model_file(f"{prefix}.pdmodel")
-    opt.set_param_file(f"{prefix}.pdiparams")
-    opt.set_valid_places(target)
-    opt.set_model_type("naive_buffer")
-    return opt
+def _run_opt(args, report_path):
+    """Run paddle_lite_opt in a child process (its support check ends the process it runs
+    in, and it prints a lot), appending its output to the report."""
+    with open(report_path, "a") as log:
+        log.flush()
+        return subprocess.run([_opt_tool(), *args], stdout=log, stderr=subprocess.STDOUT, check=False).returncode
 
 
 def convert_to_lite(prefix, target, report_path):
@@ -272,23 +259,14 @@ def convert_to_lite(prefix, target, report_path):
     Returns ``{variant: file name}``. opt's op-support table goes to ``report_path``; a model
     with an op the target cannot run is an error that names the ops.
     """
-    lite = _lite_module()
+    _lite_module()
     prefix = Path(prefix)
     report_path = Path(report_path)
     start = report_path.stat().st_size if report_path.exists() else 0
-    # opt's support check ends the process it runs in, so it runs in a child.
-    scratch = prefix.parent / f".{prefix.name}.check"
-    check = (
-        "import paddlelite.lite as l, sys; o = l.Opt(); o.set_model_file(sys.argv[1] + '.pdmodel'); "
-        "o.set_param_file(sys.argv[1] + '.pdiparams'); o.set_valid_places(sys.argv[2]); "
-        "o.set_model_type('naive_buffer'); o.set_optimize_out(sys.argv[3]); o.check_if_model_supported(True)"
-    )
+    model = [f"--model_file={prefix}.pdmodel", f"--param_file={prefix}.pdiparams", f"--valid_targets={target}"]
     with open(report_path, "a") as log:
         log.write(f"== {prefix.name} for {target}\n")
-        log.flush()
-        subprocess.run([sys.executable, "-c", check, str(prefix), target, str(scratch)],
-                       stdout=log, stderr=subprocess.STDOUT, check=False)
-    Path(f"{scratch}.nb").unlink(missing_ok=True)
+    _run_opt([*model, "--print_model_ops=true"], report_path)
     report = report_path.read_text(errors="replace")[start:]
     if "supports this model" not in report:
         unsupported = _unsupported_ops(report)
@@ -299,15 +277,15 @@ def convert_to_lite(prefix, target, report_path):
     variants = {target: False} if target == "x86" else {"arm": False, "arm_fp16": True}
     files = {}
     for variant, fp16 in variants.items():
-        opt = _opt(lite, prefix, target)
-        if fp16:
-            opt.enable_fp16()
         out = prefix.parent / f"{prefix.name}.{variant}"
-        opt.set_optimize_out(str(out))
-        with _redirect_native_output(report_path):
-            opt.run()
-        if not Path(f"{out}.nb").is_file():
-            raise ExportError(f"{prefix.name}: Paddle Lite opt wrote no {out.name}.nb; see {report_path.name}")
+        flags = [*model, "--optimize_out_type=naive_buffer", f"--optimize_out={out}"]
+        if fp16:
+            flags.append("--enable_fp16=true")
+        code = _run_opt(flags, report_path)
+        if code != 0 or not Path(f"{out}.nb").is_file():
+            raise ExportError(f"{prefix.name}: Paddle Lite opt failed for {variant}; see {report_path.name}")
+        if fp16 and "fp16" not in nb_precisions(f"{out}.nb"):
+            raise ExportError(f"{out.name}.nb: opt chose no fp16 kernel; see {report_path.name}")
         files[variant] = f"{out.name}.nb"
     return files
 
@@ -335,6 +313,17 @@ def nb_target(path):
     if not targets:
         return None
     return sorted(targets)[0] if len(targets) == 1 else "+".join(sorted(targets))
+
+
+_LITE_PRECISION_IDS = {1: "fp32", 2: "int8", 3: "int32", 5: "fp16"}
+
+
+def nb_precisions(path):
+    """The kernel precisions used in a ``.nb`` ("fp32", "fp16", "int8", ...)."""
+    data = Path(path).read_bytes()
+    found = {_LITE_PRECISION_IDS.get(int(m.group(2))) for m in _KERNEL_KEY.finditer(data)}
+    found.discard(None)
+    return found
 
 
 def _frame_size(cfg):

@@ -9,5 +9,6 @@ COMMANDS = [
     ("weights", "weights", "list, download or import published weights"),
     ("convert", "convert", "convert an original .pth.tar checkpoint to PaddleGAN's .pdparams layout"),
     ("check", "check", "load a config and weights strictly and run one frame"),
+    ("export", "export", "export to Paddle inference models and Paddle Lite .nb files"),
     ("core-demo", "core_demo", "animate the shared reference sample with the core networks"),
 ]
