@@ -6,6 +6,13 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO"
 ensure_env pinned
 ensure_env latest
+# Best effort: tests/test_deploy_cpp.py cross-builds deploy/lite for aarch64 and runs it under
+# qemu when these are installed (and skips those checks otherwise).
+if [ "$(id -u)" = 0 ] && ! command -v aarch64-linux-gnu-g++ >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++-aarch64-linux-gnu qemu-user; } >/dev/null 2>&1; then
+    echo "note: could not install g++-aarch64-linux-gnu and qemu-user; the aarch64 deploy tests will skip"
+  fi
+fi
 export PYTHONDONTWRITEBYTECODE=1
 echo "== pinned environment: Python 3.10, paddlepaddle 2.6.2, paddlelite 2.13rc0"
 .venv/bin/python -m pytest tests -q "$@"
