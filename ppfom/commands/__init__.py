@@ -6,6 +6,7 @@ Modules are imported only when their command runs, so ``ppfom --help`` stays fas
 
 # (command name, module under ppfom.commands, one-line help)
 COMMANDS = [
+    ("animate", "animate", "animate the faces of a photo with a driving video"),
     ("weights", "weights", "list, download or import published weights"),
     ("convert", "convert", "convert an original .pth.tar checkpoint to PaddleGAN's .pdparams layout"),
     ("check", "check", "load a config and weights strictly and run one frame"),

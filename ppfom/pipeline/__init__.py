@@ -1,0 +1,1 @@
+"""The photo-animation pipeline: small stages (media, regions, smooth, animate) in a stream."""
