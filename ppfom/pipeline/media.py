@@ -69,17 +69,33 @@ def read_image(path, notices=None):
     path = Path(path)
     if not path.is_file():
         raise MediaError(f"{path}: no such file")
-    try:
-        import imageio.v2 as imageio
+    image = _read_unchanged(path)
+    if image is None:
+        try:
+            import imageio.v2 as imageio
 
-        image = imageio.imread(path)
-    except Exception as e:
-        raise MediaError(f"{path}: cannot be read as an image ({type(e).__name__})") from None
+            image = imageio.imread(path)
+        except Exception as e:
+            raise MediaError(f"{path}: cannot be read as an image ({type(e).__name__})") from None
     if getattr(image, "ndim", 0) == 3 and image.shape[0] in (2, 3, 4) and image.shape[2] > 4:
         raise MediaError(f"{path}: unsupported image layout {image.shape}")
     image = as_rgb8(image, path.name, notices)
     if min(image.shape[:2]) < MIN_IMAGE_SIDE:
         raise MediaError(f"{path}: {image.shape[1]}x{image.shape[0]} is too small (at least {MIN_IMAGE_SIDE} pixels a side)")
+    return image
+
+
+def _read_unchanged(path):
+    """OpenCV keeps 16-bit depth and alpha (PIL would quietly drop depth); None if it cannot."""
+    try:
+        import cv2
+    except ImportError:
+        return None
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        return None
+    if image.ndim == 3 and image.shape[2] >= 3:  # BGR(A) -> RGB(A)
+        image = np.concatenate([image[..., 2::-1], image[..., 3:]], axis=2)
     return image
 
 
