@@ -201,12 +201,8 @@ for _e in (
         filename="s3fd_paddle.pdparams",
         url="https://paddlegan.bj.bcebos.com/models/s3fd_paddle.pdparams",
         description="S3FD face detector (used to crop faces)",
-        expected_shapes=_required({
-            "conv1_1.weight": (64, 3, 3, 3),
-            "fc7.weight": (1024, 1024, 1, 1),
-            "conv3_3_norm_mbox_conf.weight": (4, 256, 3, 3),
-        }),
-        strict=False,
+        # every key and shape of our S3FD network, from its layer table (imported lazily)
+        expected_shapes=lambda: __import__("ppfom.faces.s3fd", fromlist=["expected_shapes"]).expected_shapes(),
         source="PaddlePaddle/PaddleGAN ppgan/faceutils/face_detection/detection/sfd/sfd_detector.py",
     ),
     WeightsEntry(
