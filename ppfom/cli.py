@@ -5,7 +5,7 @@ import os
 import sys
 import warnings
 
-from .errors import PpfomError
+from .errors import PpfomError, WeightsUnavailable
 
 
 def quiet_paddle():
@@ -20,12 +20,16 @@ def quiet_paddle():
 def run_main(main, argv=None):
     """Run ``main(argv)`` so that user errors print one line and exit non-zero.
 
-    A :class:`PpfomError` prints its message; any other exception prints one line too
-    and suggests ``PPFOM_DEBUG=1`` for the traceback.
+    Exit codes: 2 for bad input (a :class:`PpfomError`), 3 when published weights are missing
+    (:class:`WeightsUnavailable`), 1 for anything unexpected (one line too, with a hint to set
+    ``PPFOM_DEBUG=1`` for the traceback).
     """
     quiet_paddle()
     try:
         code = main(argv)
+    except WeightsUnavailable as e:  # its own exit code: scripts can tell "get the weights" apart
+        print(f"error: {e}", file=sys.stderr)
+        return 3
     except PpfomError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -1,9 +1,19 @@
 #!/usr/bin/env bash
-# The demo command: sets up the pinned environment and animates the built-in sample.
-# Until the photo-animation demo lands, this runs the core networks on the shared reference
-# sample (the original FOMM's checkpoint and frames) and writes output/core_demo.{png,gif}.
+# The demo command: sets up the pinned environment and animates the built-in sample
+# (a group photo and a driving video that ppfom makes itself) into output/sample.mp4.
+# The animation needs trained weights: the published vox-cpk model when it is in the cache
+# (ppfom weights download vox-cpk, or ppfom weights import FILE). Without them, it says so and
+# runs the core networks on the shared reference sample instead (output/core_demo.{png,gif}).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO"
 ensure_env pinned
-exec .venv/bin/ppfom core-demo --overwrite "$@"
+set +e
+.venv/bin/ppfom animate --overwrite "$@"
+rc=$?
+set -e
+if [ "$rc" -eq 3 ]; then
+  echo "The photo demo needs the vox-cpk weights (above). Meanwhile, the core networks on the shared reference sample:"
+  exec .venv/bin/ppfom core-demo --overwrite
+fi
+exit "$rc"
