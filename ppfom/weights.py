@@ -210,6 +210,14 @@ for _e in (
         filename="GPEN-512.pdparams",
         url="https://paddlegan.bj.bcebos.com/models/GPEN-512.pdparams",
         description="GPEN 512x512 face enhancer (optional post-processing)",
+        # every learned parameter by name and shape (ppfom.enhance.gpen, PaddleGAN's names);
+        # the rest is checked by the verify hook: only known buffers (FIR kernels, equal to
+        # the fixed kernel; the unused noise maps), in PaddleGAN's or the original's layout
+        expected_shapes=lambda: __import__(
+            f"{__package__}.enhance.gpen", fromlist=["gpen"]).gpen_512_parameter_shapes(),
+        strict=False,
+        verify=lambda state: __import__(
+            f"{__package__}.enhance.gpen", fromlist=["gpen"]).check_gpen_512_state(state),
         source="PaddlePaddle/PaddleGAN ppgan/faceutils/face_enhancement/face_enhance.py",
     ),
     WeightsEntry(
