@@ -45,6 +45,18 @@ def run_main(main, argv=None):
     return int(code or 0)
 
 
+def run_command_script(module_name, prog=None):
+    """What a ``tools/*.py`` script does: run one subcommand's module as a program."""
+    module = importlib.import_module(f"ppfom.commands.{module_name}")
+    sys.exit(run_main(lambda argv: _run_module(module, argv, prog)))
+
+
+def _run_module(module, argv, prog):
+    parser = argparse.ArgumentParser(prog=prog, description=module.HELP)
+    module.add_arguments(parser)
+    return module.run(parser.parse_args(argv))
+
+
 def build_parser():
     from .commands import COMMANDS
 
@@ -67,9 +79,7 @@ def _main(argv):
         parser.print_help()
         return 0 if argv else 2
     module = importlib.import_module(f"ppfom.commands.{names[argv[0]]}")
-    parser = argparse.ArgumentParser(prog=f"ppfom {argv[0]}", description=module.HELP)
-    module.add_arguments(parser)
-    return module.run(parser.parse_args(argv[1:]))
+    return _run_module(module, argv[1:], f"ppfom {argv[0]}")
 
 
 def main(argv=None):

@@ -5,21 +5,13 @@
 
 Same as ``ppfom convert``; works from the repository root without installing ppfom.
 """
-import argparse
-import os
+
 import sys
+from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runs without installing ppfom
 
-from ppfom.cli import run_main  # noqa: E402
-from ppfom.commands import convert  # noqa: E402
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="convert_weights.py", description=convert.HELP)
-    convert.add_arguments(parser)
-    return convert.run(parser.parse_args(argv))
-
+from ppfom.cli import run_command_script  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(run_main(main))
+    run_command_script("convert", prog="convert_weights.py")

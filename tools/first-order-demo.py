@@ -7,21 +7,13 @@
 
 Also runnable as ``cd applications && python tools/first-order-demo.py`` and ``ppfom animate``.
 """
-import argparse
+
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runs without installing ppfom
 
-from ppfom.cli import run_main  # noqa: E402
-from ppfom.commands import animate as command  # noqa: E402
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=command.HELP)
-    command.add_arguments(parser)
-    return command.run(parser.parse_args(argv))
-
+from ppfom.cli import run_command_script  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(run_main(main))
+    run_command_script("animate", prog="first-order-demo.py")
