@@ -148,10 +148,15 @@ def test_antialias_modes():
 
 def test_border_fix_changes_only_the_edges(fomm):
     """PaddleGAN's inference fix: the flow is pulled to identity near the border only."""
-    from ppfom.modules.border_fix import flow_weight
+    import cv2
 
-    w = flow_weight(64, 64)
-    assert w[32, 32] == pytest.approx(1.0, abs=1e-6) and w[0, 0] < 0.05
+    from ppfom.modules.border_fix import BorderFix, flow_weight, inside_mask
+
+    w = flow_weight(64, 48, BorderFix().taps).numpy()[0, 0]
+    # PaddleGAN makes it with cv2.GaussianBlur(mask, (9, 9), 0, borderType=BORDER_ISOLATED).
+    mask = inside_mask(64, 48).numpy()[0, 0]
+    np.testing.assert_allclose(w, cv2.GaussianBlur(mask, (9, 9), 0.0, borderType=cv2.BORDER_ISOLATED), atol=1e-6)
+    assert w[32, 24] == pytest.approx(1.0, abs=1e-6) and w[0, 0] < 0.05
     fixed = load_fomm(tiny_config(), border_fix=True)
     fixed.generator.set_state_dict(fomm.generator.state_dict())
     fixed.kp_detector.set_state_dict(fomm.kp_detector.state_dict())

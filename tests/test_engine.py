@@ -212,3 +212,19 @@ def test_export_refused_on_new_paddle(tiny_files):
     _assert_one_line_error(result, "2.6.2")
     with pytest.raises(ExportError, match="2.6.2"):
         export_models(load_fomm(tiny_config()), tiny_files / "z2")
+
+
+@needs_export
+def test_border_fix_exports_and_matches_dygraph(tmp_path):
+    """PaddleGAN's edge fix (on in the demo for PaddleGAN weights) survives dy2static."""
+    fomm = load_fomm(tiny_config(), border_fix=True)
+    randomize(fomm.kp_detector, 41), randomize(fomm.generator, 42)
+    rng = np.random.default_rng(4)
+    source, driving = rng.uniform(0, 1, (1, 3, 64, 64)).astype("float32"), rng.uniform(0, 1, (2, 3, 64, 64)).astype("float32")
+    reference = create_engine(fomm, "dygraph", size=64)
+    kp_source, kp_driving = reference.keypoints(source), reference.keypoints(driving)
+    want = reference.generate(reference.encode_source(source), kp_source, kp_driving)
+    for backend in ("inference", "lite") if HAS_LITE else ("inference",):
+        engine = create_engine(fomm, backend, size=64, cache_dir=tmp_path, progress=False)
+        got = engine.generate(engine.encode_source(source), kp_source, kp_driving)
+        assert np.abs(got - want).max() <= 5e-4, backend

@@ -2,64 +2,59 @@
 
 PaddleGAN's demo pulls the flow towards the identity near the image edge and forces the
 occlusion map to 1 on a thin border, which hides smeared edges. Training and PaddleGAN's
-export do not do this, so it stays off unless asked. Built with masks, not slice
-assignment, so the graph still runs in Paddle Lite.
+export do not do this, so it stays off unless asked.
+
+PaddleGAN builds its masks with numpy and cv2.GaussianBlur. Here they are graph ops (arange,
+comparisons, a separable 9-tap blur with reflect-101 padding), so they are right for any
+input size and export to Paddle Inference and Lite without numpy constants.
 """
-import numpy as np
 import paddle
+import paddle.nn as nn
+import paddle.nn.functional as F
 
 MARGIN = 5
-_BLUR_SIZE = 9
+# cv2.GaussianBlur(ksize=9, sigma=0) uses OpenCV's fixed 9-tap table, not the Gaussian formula.
+BLUR_TAPS = [1 / 64, 3.25 / 64, 7.5 / 64, 12.75 / 64, 15 / 64, 12.75 / 64, 7.5 / 64, 3.25 / 64, 1 / 64]
+BLUR_SIZE = len(BLUR_TAPS)
 
 
-def _opencv_gaussian_1d(size):
-    # OpenCV's GaussianBlur with sigma 0 derives sigma from the size this way.
-    sigma = 0.3 * ((size - 1) * 0.5 - 1) + 0.8
-    x = np.arange(size, dtype=np.float64) - (size - 1) / 2
-    k = np.exp(-(x * x) / (2 * sigma * sigma))
-    return k / k.sum()
+def _inside_1d(n, dtype):
+    """(n,) 1.0 for indices in [MARGIN, n - MARGIN), else 0.0.
+
+    Arithmetic and clip only: comparisons with a scalar export a scalar constant that Paddle
+    Lite's runtime aborts on."""
+    index = paddle.arange(n, dtype=dtype)
+    after_start = paddle.clip(index - (MARGIN - 1), 0.0, 1.0)
+    before_end = paddle.clip((n - MARGIN) - index, 0.0, 1.0)
+    return after_start * before_end
 
 
-def inside_mask(height, width, margin=MARGIN):
-    """1 inside, 0 on a ``margin``-pixel border, float32 (H, W)."""
-    mask = np.zeros((height, width), np.float32)
-    mask[margin:height - margin, margin:width - margin] = 1.0
-    return mask
+def inside_mask(height, width, dtype="float32"):
+    """(1, 1, H, W): 1 inside, 0 on a MARGIN-pixel border."""
+    return _inside_1d(height, dtype).reshape([1, 1, height, 1]) * _inside_1d(width, dtype).reshape([1, 1, 1, width])
 
 
-def flow_weight(height, width):
-    """How much of the predicted flow to keep per pixel: the inside mask blurred 9x9.
-
-    Separable blur with reflect-101 borders, as cv2.GaussianBlur(..., BORDER_ISOLATED).
-    """
-    k = _opencv_gaussian_1d(_BLUR_SIZE)
-    r = _BLUR_SIZE // 2
-    padded = np.pad(inside_mask(height, width).astype(np.float64), r, mode="reflect")
-    rows = sum(k[i] * padded[i:i + height, :] for i in range(_BLUR_SIZE))
-    out = sum(k[i] * rows[:, i:i + width] for i in range(_BLUR_SIZE))
-    return out.astype(np.float32)
+def flow_weight(height, width, taps, dtype="float32"):
+    """How much of the predicted flow to keep per pixel, (1, 1, H, W): the inside mask blurred."""
+    r = BLUR_SIZE // 2
+    mask = F.pad(inside_mask(height, width, dtype), [r, r, r, r], mode="reflect")  # reflect-101, as OpenCV
+    mask = F.conv2d(mask, taps.reshape([1, 1, 1, BLUR_SIZE]))
+    return F.conv2d(mask, taps.reshape([1, 1, BLUR_SIZE, 1]))
 
 
-class BorderFix:
-    """Caches the per-size constants; ``flow`` and ``occlusion`` apply the fix."""
-
+class BorderFix(nn.Layer):
     def __init__(self):
-        self._cache = {}
-
-    def _constants(self, h, w):
-        if (h, w) not in self._cache:
-            self._cache[(h, w)] = (
-                paddle.to_tensor(flow_weight(h, w).reshape(1, h, w, 1)),
-                paddle.to_tensor(inside_mask(h, w).reshape(1, 1, h, w)),
-            )
-        return self._cache[(h, w)]
+        super().__init__()
+        # Not persistable: a constant, not a weight, so checkpoints keep PaddleGAN's keys.
+        self.register_buffer("taps", paddle.to_tensor(BLUR_TAPS, dtype="float32"), persistable=False)
 
     def flow(self, deformation, identity):
         """Blend a (B, H, W, 2) flow towards the identity grid near the edge."""
-        weight, _ = self._constants(deformation.shape[1], deformation.shape[2])
+        weight = flow_weight(deformation.shape[1], deformation.shape[2], self.taps, deformation.dtype)
+        weight = weight.reshape([1, deformation.shape[1], deformation.shape[2], 1])
         return weight * deformation + (1 - weight) * identity
 
     def occlusion(self, occlusion_map):
         """Set a (B, 1, H, W) occlusion map to 1 on the border."""
-        _, inside = self._constants(occlusion_map.shape[2], occlusion_map.shape[3])
+        inside = inside_mask(occlusion_map.shape[2], occlusion_map.shape[3], occlusion_map.dtype)
         return occlusion_map * inside + (1 - inside)
