@@ -50,6 +50,14 @@ class FOMM:
         self.generator.eval()
         return self
 
+    def set_border_fix(self, on):
+        """Turn PaddleGAN's inference edge fix on or off without reloading (it holds no weights)."""
+        from .modules.border_fix import BorderFix
+
+        self.generator.border_fix = BorderFix() if on else None
+        self.numerics = Numerics(self.numerics.align_corners, self.numerics.antialias, bool(on))
+        return self
+
     def state_dicts(self):
         """PaddleGAN's checkpoint layout: ``{"generator": ..., "kp_detector": ...}``."""
         return {"generator": self.generator.state_dict(), "kp_detector": self.kp_detector.state_dict()}

@@ -182,3 +182,17 @@ def test_source_cache_gives_the_same_frame(fomm):
         cached = fomm.generator(source3, kp_source=ks3, kp_driving=kd, source_cache=cache3, full_outputs=False)
     np.testing.assert_array_equal(cached["prediction"].numpy(), plain["prediction"].numpy())
     assert "deformed" not in cached and "deformed" in plain
+
+
+def test_set_border_fix_equals_loading_with_it(fomm, tmp_path):
+    path = tmp_path / "w.pdparams"
+    paddle.save(fomm.state_dicts(), str(path))
+    loaded = load_fomm(tiny_config(), weights=str(path), border_fix=True)
+    switched = load_fomm(tiny_config(), weights=str(path), border_fix=False).set_border_fix(True)
+    with paddle.no_grad():
+        source, driving = frames(1, seed=3), frames(1, seed=4)
+        ks, kd = loaded.kp_detector(source), loaded.kp_detector(driving)
+        a = loaded.generator(source, kp_source=ks, kp_driving=kd)["prediction"].numpy()
+        b = switched.generator(source, kp_source=ks, kp_driving=kd)["prediction"].numpy()
+    np.testing.assert_array_equal(a, b)
+    assert switched.numerics.border_fix and list(switched.generator.state_dict()) == list(loaded.generator.state_dict())

@@ -157,7 +157,7 @@ def animate_photo(opts, progress=True, say=_say):
     fomm = load_fomm(config, weights=weights, overrides=opts.overrides)
     border_fix = opts.border_fix if opts.border_fix is not None else fomm.weights_origin == "paddle"
     if border_fix != fomm.numerics.border_fix:
-        fomm = load_fomm(config, weights=weights, overrides=opts.overrides, border_fix=border_fix)
+        fomm.set_border_fix(border_fix)
 
     from ..faces.detector import build_face_detector
 
