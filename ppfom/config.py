@@ -259,6 +259,7 @@ def convert_original(cfg, where="config"):
         model["discriminator"] = {"name": "FirstOrderDiscriminator",
                                   "discriminator_cfg": mp["discriminator_params"]}
     lr = {k: tp.pop(k) for k in _TRAIN_TO_LR if k in tp}
+    tp.setdefault("perceptual_loss", "vgg19")  # the original's perceptual loss is VGG19's
     model["train_params"] = tp  # num_epochs, scales, checkpoint_freq, transform_params, loss_weights
     if "numerics" in mp:
         model["numerics"] = mp["numerics"]

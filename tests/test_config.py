@@ -275,7 +275,7 @@ def test_original_layout_details():
         "lr_generator": 2.0e-4, "lr_discriminator": 2.0e-4, "lr_kp_detector": 2.0e-4,
     }
     assert cfg["optimizer"] == {"name": "Adam", "beta1": 0.5, "beta2": 0.999}
-    assert set(cfg["model"]["train_params"]) == {"num_epochs", "scales", "checkpoint_freq", "transform_params",
+    assert set(cfg["model"]["train_params"]) == {"num_epochs", "scales", "checkpoint_freq", "transform_params", "perceptual_loss",
                                                  "loss_weights"}
 
 

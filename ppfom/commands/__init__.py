@@ -10,6 +10,8 @@ COMMANDS = [
     ("weights", "weights", "list, download or import published weights"),
     ("convert", "convert", "convert an original .pth.tar checkpoint to PaddleGAN's .pdparams layout"),
     ("check", "check", "load a config and weights strictly and run one frame"),
+    ("train", "train", "train or evaluate a FOMM from a config (= tools/main.py)"),
     ("export", "export", "export to Paddle inference models and Paddle Lite .nb files"),
     ("core-demo", "core_demo", "animate the shared reference sample with the core networks"),
+    ("make-dataset", "make_dataset", "render synthetic talking-head videos in the dataset layout"),
 ]
