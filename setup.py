@@ -5,6 +5,7 @@ setup(
     version="0.1.0",
     description="First Order Motion Model in PaddlePaddle: animate photos, train, compress, export to Paddle Lite",
     packages=find_packages(include=["ppfom", "ppfom.*"]),
+    package_data={"ppfom": ["assets/*.pdparams"]},  # the small model ppfom trains and ships
     python_requires=">=3.8",
     # paddlepaddle (CPU) or paddlepaddle-gpu is installed separately: see README.md.
     install_requires=["numpy", "scipy", "pyyaml", "tqdm"],

@@ -229,6 +229,16 @@ for _e in (
         strict=False,
         source="PaddlePaddle/PaddleGAN ppgan/models/generators/generator_firstorder.py",
     ),
+    WeightsEntry(
+        name="ppfom-synthetic-64",
+        filename="fomm_synthetic_64.pdparams",
+        bundled="ppfom/assets/fomm_synthetic_64.pdparams",
+        description="ppfom's own small FOMM (64x64), trained on synthetic talking heads; the offline "
+                    "default of the demo's no-argument run (MODEL_CARD.md)",
+        sections=_FOMM_SECTIONS,
+        expected_shapes=_fomm_shapes("firstorder_synthetic_64"),
+        source="trained by ppfom with configs/firstorder_synthetic_64.yaml",
+    ),
 ):
     register_entry(_e)
 del _e

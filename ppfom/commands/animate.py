@@ -1,7 +1,8 @@
 """``ppfom animate`` = ``tools/first-order-demo.py``: animate the faces of a photo.
 
 With no arguments it animates the built-in sample (a group photo and a driving video made
-by ppfom itself), with relative motion, adapted scale and every face.
+by ppfom itself) with the small model ppfom trains and ships, with relative motion, adapted
+scale and every face: offline, nothing to download.
 """
 HELP = "animate the faces of a photo with a driving video (no arguments: the built-in sample)"
 
@@ -17,7 +18,8 @@ def add_arguments(parser):
     add("--relative", action="store_true", help="relative motion: move the photo's face as the driving face moves")
     add("--adapt_scale", action="store_true", help="scale the motion to the photo's face size")
     add("--ratio", type=float, default=0.4, help="margin around each face in the crop (default 0.4)")
-    add("--image_size", type=int, default=256, choices=(256, 512), help="model resolution")
+    add("--image_size", type=int, default=None, choices=(64, 128, 256, 512),
+        help="model resolution (default: the model's own; the published vox models: 256 or 512)")
     add("--multi_person", action="store_true", help="animate every face (default: the largest)")
     add("--face_enhancement", action="store_true", help="enhance each animated face with GPEN-512")
     add("--mobile_net", action="store_true", help="use the compressed mobile model")
@@ -53,10 +55,13 @@ def run(args):
         options["device"] = "cpu"
     if args.source_image is None and args.driving_video is None:
         from ..data.sample import ensure_sample
+        from ..pipeline.animate import SHIPPED_MODEL
 
-        sample = ensure_sample()
+        # The built-in sample with the model ppfom ships: works offline, nothing to download.
+        sample = ensure_sample(kind="synthetic")
         options.update(source_image=str(sample["source"]), driving_video=str(sample["driving"]),
-                       relative=True, adapt_scale=True, multi_person=True)
+                       relative=True, adapt_scale=True, multi_person=True,
+                       config=args.config or SHIPPED_MODEL[0], weight_path=args.weight_path or SHIPPED_MODEL[1])
         if args.output == "output" and args.filename == "result.mp4":
             options["filename"] = "sample.mp4"
         print(f"built-in sample: {sample['source']} driven by {sample['driving']}")

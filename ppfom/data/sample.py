@@ -1,9 +1,14 @@
-"""The built-in sample: a group photo and a driving video, made from a real photo offline.
+"""The built-in samples: a group photo and a driving video each, made offline by ppfom.
 
-scikit-image ships a real portrait (``skimage.data.astronaut``). The group photo places three
-copies of her head (one mirrored, one smaller) on a plain background; the driving video moves
-the head (turns, nods, leans, comes closer) for three seconds, with a tone as its sound
-track so the audio path is exercised too. Both are generated once into ``$PPFOM_HOME/sample``.
+- ``synthetic`` (what the no-argument demo runs): three of the synthetic talking heads of
+  ppfom.data.synthetic, the kind of face ppfom's shipped model was trained on, in a group
+  photo, and a fourth head that turns, nods, blinks and talks for three seconds.
+- ``astronaut``: scikit-image's real portrait (``skimage.data.astronaut``) three times (one
+  mirrored, one smaller) on a plain background, and the same head moved (turns, nods,
+  leans, comes closer) for three seconds; for the published vox models and the tests.
+
+Both driving videos carry a tone as their sound track, so the audio path is exercised too.
+They are generated once into ``$PPFOM_HOME/sample``.
 """
 import os
 import subprocess
@@ -18,10 +23,15 @@ DRIVING_SIZE = 256
 HEAD = (20, 250, 130, 330)  # rows and columns of the astronaut photo that hold her head
 
 
-def sample_dir():
+SYNTHETIC_GROUP = (2, 8, 13)  # identity seeds whose heads OpenCV's Haar cascade finds in the photo
+SYNTHETIC_DRIVER = (6, 11)  # identity and motion seed of the driving head
+
+
+def sample_dir(kind="astronaut"):
     from ..weights import ppfom_home
 
-    return Path(ppfom_home()) / "sample" / f"v{SAMPLE_VERSION}"
+    name = f"v{SAMPLE_VERSION}" if kind == "astronaut" else f"{kind}-v{SAMPLE_VERSION}"
+    return Path(ppfom_home()) / "sample" / name
 
 
 def _head():
@@ -68,13 +78,35 @@ def driving_frames():
         yield cv2.warpAffine(base, m, (DRIVING_SIZE, DRIVING_SIZE), borderMode=cv2.BORDER_REPLICATE)
 
 
-def ensure_sample(folder=None):
+def synthetic_group_photo():
+    """Three synthetic heads side by side: (300, 720, 3) uint8."""
+    from .synthetic import render_video
+
+    photo = np.full((300, 720, 3), (120, 130, 150), np.uint8)
+    for i, seed in enumerate(SYNTHETIC_GROUP):
+        head = render_video(seed, seed + 100, size=200, frames=1)[0]
+        photo[50:250, 30 + i * 230:230 + i * 230] = head
+    return photo
+
+
+def synthetic_driving_frames():
+    from .synthetic import render_video
+
+    identity, motion = SYNTHETIC_DRIVER
+    yield from render_video(identity, motion, size=DRIVING_SIZE, frames=FPS * SECONDS, fps=FPS)
+
+
+def ensure_sample(folder=None, kind="astronaut"):
     """Make the sample if it is not there yet; returns {"source": path, "driving": path}."""
     import imageio.v2 as imageio
 
     from ..pipeline.media import ffmpeg_exe
 
-    folder = Path(folder or sample_dir())
+    if kind not in ("astronaut", "synthetic"):
+        raise ValueError(f"sample kind must be astronaut or synthetic, not {kind!r}")
+    photo_of, frames_of = ((group_photo, driving_frames) if kind == "astronaut"
+                           else (synthetic_group_photo, synthetic_driving_frames))
+    folder = Path(folder or sample_dir(kind))
     paths = {"source": folder / "group_photo.png", "driving": folder / "driving.mp4"}
     if all(p.is_file() for p in paths.values()):
         return paths
@@ -82,10 +114,10 @@ def ensure_sample(folder=None):
     tmp = folder / f".partial-{os.getpid()}"
     tmp.mkdir(exist_ok=True)
     try:
-        imageio.imwrite(tmp / "group_photo.png", group_photo())
+        imageio.imwrite(tmp / "group_photo.png", photo_of())
         with imageio.get_writer(tmp / "silent.mp4", format="FFMPEG", fps=FPS, codec="libx264",
                                 pixelformat="yuv420p", quality=8, ffmpeg_log_level="error") as writer:
-            for frame in driving_frames():
+            for frame in frames_of():
                 writer.append_data(frame)
         tone = f"sine=frequency=330:duration={SECONDS}"
         subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-i", str(tmp / "silent.mp4"),

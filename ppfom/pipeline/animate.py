@@ -28,6 +28,9 @@ DEFAULT_MODELS = {
     (512, False): ("firstorder_vox_512", "vox-cpk-512"),
     (256, True): ("firstorder_vox_mobile_256", "vox-mobile"),
 }
+# The model ppfom trains and ships (MODEL_CARD.md): what the no-argument demo runs, offline.
+SHIPPED_MODEL = ("firstorder_synthetic_64", "ppfom-synthetic-64")
+IMAGE_SIZES = (64, 128, 256, 512)
 
 
 @dataclass
@@ -41,7 +44,7 @@ class AnimateOptions:
     relative: bool = False
     adapt_scale: bool = False
     ratio: float = 0.4
-    image_size: int = 256
+    image_size: Optional[int] = None  # None: the model's own frame size
     multi_person: bool = False
     face_enhancement: bool = False
     mobile_net: bool = False
@@ -71,12 +74,20 @@ def output_path(opts):
 
 def choose_model(opts):
     """(config, weights) for the options: the user's, else the published model for the size."""
-    if opts.image_size not in (256, 512):
-        raise PpfomError(f"--image_size {opts.image_size}: choose 256 or 512")
-    default = DEFAULT_MODELS.get((opts.image_size, opts.mobile_net))
+    if opts.image_size is not None and opts.image_size not in IMAGE_SIZES:
+        raise PpfomError(f"--image_size {opts.image_size}: choose one of {', '.join(map(str, IMAGE_SIZES))}")
+    if opts.config and opts.weight_path:
+        return opts.config, opts.weight_path
+    default = DEFAULT_MODELS.get((opts.image_size or 256, opts.mobile_net))
     if default is None:
-        raise PpfomError("--mobile_net works at --image_size 256")
+        raise PpfomError("the published models run at --image_size 256 (vox, mobile) or 512 (vox)")
     return opts.config or default[0], opts.weight_path or default[1]
+
+
+def frame_size(cfg):
+    """The frame size a model was trained at (its config's dataset.train.frame_shape)."""
+    shape = ((cfg.get("dataset") or {}).get("train") or {}).get("frame_shape") or [256]
+    return int(shape[0])
 
 
 def _say(message):
@@ -171,8 +182,8 @@ def animate_photo(opts, progress=True, say=_say):
     for message in notices:
         say(f"note: {message}")
 
-    engine = _engine(fomm, opts, say)
-    size = opts.image_size
+    size = opts.image_size or frame_size(fomm.config)
+    engine = _engine(fomm, opts, size, say)
     crops = np.stack([cut(photo, region, size) for region in regions])
     sources = _to_input(crops)
     kp_sources = [engine.keypoints(sources[i:i + 1]) for i in range(len(regions))]
@@ -239,7 +250,7 @@ def animate_photo(opts, progress=True, say=_say):
     }
 
 
-def _engine(fomm, opts, say):
+def _engine(fomm, opts, size, say):
     from ..export import paddle_can_export
     from ..infer import create_engine
 
@@ -250,5 +261,4 @@ def _engine(fomm, opts, say):
         if not ok:
             say("note: running in dygraph (slower): " + reason.split(";")[0])
     device = "gpu" if opts.device == "gpu" else "cpu"
-    return create_engine(fomm, backend, size=opts.image_size, precision=opts.precision, device=device,
-                         progress=False)
+    return create_engine(fomm, backend, size=size, precision=opts.precision, device=device, progress=False)
