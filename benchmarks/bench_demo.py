@@ -100,7 +100,7 @@ def main():
         for label, seconds in (("10 s", 10), (f"{args.long_minutes:g} min", args.long_minutes * 60)):
             clip = driving_clip(work / f"drive-{seconds:g}.mp4", seconds, 64)
             options = dict(base, driving_video=clip, output=str(work / "memory.mp4"), config=str(work / "tiny.yaml"),
-                           weight_path=weights, engine="dygraph", multi_person=False, batch_size=8)
+                           weight_path=weights, engine="inference", multi_person=False, batch_size=8)
             started = time.perf_counter()
             s = run_child(options)
             rows.append(("memory", f"tiny network, {label} driving video", s["frames"],
