@@ -381,7 +381,9 @@ def test_every_shipped_config_loads(path):
     cfg = load_config(path)
     model = cfg["model"]
     assert set(model["generator"]) >= {"kp_detector_cfg", "generator_cfg"}
-    assert model["numerics"]["align_corners"] == "auto" and model["numerics"]["border_fix"] is False
+    # Our own trained model pins the convention it was trained with; the others follow the weights.
+    expected = False if path.stem == "firstorder_synthetic_64" else "auto"
+    assert model["numerics"]["align_corners"] == expected and model["numerics"]["border_fix"] is False
     assert cfg["lr_scheduler"]["milestone_unit"] == "epoch"
     if "original" not in path.parts and "_base_" not in path.parts:
         assert find_config(path.stem) == path

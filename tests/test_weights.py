@@ -28,6 +28,11 @@ FOMM_STATE = {
 FLAT_STATE = {"conv1_1.weight": np.ones((4, 3, 3, 3), "float32"), "conv1_1.bias": np.zeros(4, "float32")}
 
 
+class _QuietServer(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        pass  # a client that hung up on purpose (timeouts, aborted downloads) is not news
+
+
 class _Handler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):  # keep pytest output clean
         pass
@@ -60,7 +65,7 @@ def server(tmp_path_factory):
     def handler(*args, **kwargs):
         return _Handler(*args, directory=str(root), **kwargs)
 
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd = _QuietServer(("127.0.0.1", 0), handler)
     httpd.requests = []
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
