@@ -14,6 +14,7 @@ Every engine works on numpy NCHW float32 frames in [0, 1]:
 
 ``animate`` strings these together for a stream of driving frames, in batches.
 """
+import abc
 import os
 from pathlib import Path
 
@@ -30,7 +31,7 @@ class EngineError(PpfomError):
     """The engine cannot run as asked."""
 
 
-class Engine:
+class Engine(abc.ABC):
     """What every backend offers; subclasses implement ``_run(model, inputs)``."""
 
     backend = "?"
@@ -38,8 +39,9 @@ class Engine:
     def __init__(self, num_kp, jacobian, size):
         self.num_kp, self.jacobian, self.size = num_kp, jacobian, size
 
+    @abc.abstractmethod
     def _run(self, model, inputs):
-        raise NotImplementedError
+        """Run exported model ``model`` on a list of numpy inputs; returns its outputs."""
 
     def _kp_inputs(self, kp, batch):
         arrays = [kp["value"]] + ([kp["jacobian"]] if self.jacobian else [])

@@ -17,6 +17,7 @@ Which detector:
 * ``"auto"``: S3FD when its weights are in the weight store (or when they were given, or
   ``download=True`` fetched them), else OpenCV, announced with one notice line.
 """
+import abc
 import sys
 from typing import Callable, Optional
 
@@ -140,7 +141,7 @@ def _downscale(image: np.ndarray, max_side: Optional[int]):
 
 
 # --------------------------------------------------------------------------- interface
-class FaceDetector:
+class FaceDetector(abc.ABC):
     """Base class: subclasses implement ``_detect(rgb_uint8) -> (N, 5)`` in that image's
     coordinates; :meth:`detect` handles input checks, downscaling, clipping and sorting."""
 
@@ -151,8 +152,9 @@ class FaceDetector:
             raise ValueError(f"max_side must be positive, 0 or None, got {max_side}")
         self.max_side = int(max_side) if max_side else None
 
-    def _detect(self, image: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _detect(self, image: np.ndarray) -> np.ndarray:
+        """Boxes ``(N, 5)`` in ``image``'s coordinates; each detector implements it."""
 
     def detect(self, image) -> np.ndarray:
         """``(N, 5)`` float32 ``[x1, y1, x2, y2, score]`` for an RGB uint8 image, largest first."""
