@@ -736,6 +736,12 @@ def _available_configs():
     return names
 
 
+def frame_size(cfg, default=256):
+    """The frame size a model was trained at: its config's dataset.train.frame_shape."""
+    shape = ((cfg.get("dataset") or {}).get("train") or {}).get("frame_shape") or [default]
+    return int(shape[0])
+
+
 def find_config(name_or_path):
     """An existing file as given, else a config of that name in the repository's ``configs/``.
 

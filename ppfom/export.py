@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .config import frame_size
 from .errors import PpfomError
 
 FORMAT_VERSION = 1
@@ -160,7 +161,7 @@ def export_models(fomm, out_dir, size=None, batch=1, models=MODELS, lite=(), ove
     if unknown:
         raise ExportError(f"unknown Lite target(s) {', '.join(unknown)}; choose from {', '.join(LITE_TARGETS)}")
     out_dir = _check_destination(out_dir, overwrite)
-    size = int(size or _frame_size(fomm.config))
+    size = int(size or frame_size(fomm.config))
     num_kp = fomm.kp_detector.num_kp
     jacobian = fomm.kp_detector.jacobian is not None
     if lite:
@@ -326,9 +327,6 @@ def nb_precisions(path):
     return found
 
 
-def _frame_size(cfg):
-    shape = (cfg.get("dataset", {}).get("train") or {}).get("frame_shape") or [256]
-    return int(shape[0])
 
 
 def _ppfom_version():

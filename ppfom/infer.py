@@ -79,7 +79,8 @@ class Engine(abc.ABC):
         kp_source = self.keypoints(source)
         cache = self.encode_source(source)
         kp_initial, scale = None, 1.0
-        for chunk in _batches(driving_frames, batch_size):
+        for chunk in batched(driving_frames, batch_size):
+            chunk = np.stack([np.asarray(frame, np.float32) for frame in chunk])
             kp_driving = self.keypoints(chunk)
             if kp_initial is None:
                 kp_initial = {k: v[:1] for k, v in kp_driving.items()}
@@ -107,15 +108,16 @@ def _tile(array, batch):
     return np.ascontiguousarray(np.repeat(array, batch, axis=0))
 
 
-def _batches(frames, batch_size):
+def batched(items, size):
+    """Lists of up to ``size`` consecutive items of any iterable (a stream stays a stream)."""
     chunk = []
-    for frame in frames:
-        chunk.append(np.asarray(frame, np.float32))
-        if len(chunk) == batch_size:
-            yield np.stack(chunk)
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
             chunk = []
     if chunk:
-        yield np.stack(chunk)
+        yield chunk
 
 
 # ---------------------------------------------------------------------------------------------
@@ -297,9 +299,10 @@ def create_engine(fomm, backend="inference", size=None, precision="fp32", device
     """An engine for ``fomm``. Exported models are cached under ``cache_dir`` (default
     ``$PPFOM_HOME/engines``) in a folder named by the digest of the weights, config and
     numerics, so the export happens once per model."""
-    from .export import _frame_size, export_models, paddle_can_export, weights_digest
+    from .config import frame_size
+    from .export import export_models, paddle_can_export, weights_digest
 
-    size = int(size or _frame_size(fomm.config))
+    size = int(size or frame_size(fomm.config))
     if backend == "dygraph":
         return DygraphEngine(fomm, size)
     if backend not in BACKENDS:

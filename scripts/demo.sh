@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The demo command: sets up the pinned environment and animates the built-in sample
 # (a group photo and a driving video that ppfom makes itself) into output/sample.mp4.
-# The animation needs trained weights: the published vox-cpk model when it is in the cache
-# (ppfom weights download vox-cpk, or ppfom weights import FILE). Without them, it says so and
-# runs the core networks on the shared reference sample instead (output/core_demo.{png,gif}).
+# It runs offline with the small model ppfom ships (ppfom/assets, MODEL_CARD.md). Should those
+# weights be missing (exit code 3), it says so and runs the core networks on the shared
+# reference sample instead (output/core_demo.{png,gif}).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO"
@@ -13,7 +13,7 @@ set +e
 rc=$?
 set -e
 if [ "$rc" -eq 3 ]; then
-  echo "The photo demo needs the vox-cpk weights (above). Meanwhile, the core networks on the shared reference sample:"
+  echo "The photo demo needs the weights named above. Meanwhile, the core networks on the shared reference sample:"
   exec .venv/bin/ppfom core-demo --overwrite
 fi
 exit "$rc"

@@ -20,10 +20,11 @@ def run(args):
     import paddle
 
     from ..api import load_fomm
+    from ..config import frame_size
     from ..kp_norm import normalize_kp
 
     fomm = load_fomm(args.config, weights=args.weights, overrides=args.overrides)
-    size = args.size or _frame_size(fomm.config)
+    size = args.size or frame_size(fomm.config)
     # Trainable only: Paddle keeps BatchNorm statistics as (frozen) parameters, torch does not.
     count = lambda layer: sum(int(np.prod(p.shape)) for p in layer.parameters() if not p.stop_gradient)  # noqa: E731
     rng = np.random.default_rng(0)
@@ -43,7 +44,3 @@ def run(args):
     print(f"one {size}x{size} frame: prediction {list(prediction.shape)}, finite={finite}")
     return 0 if finite else 1
 
-
-def _frame_size(cfg):
-    shape = (cfg.get("dataset", {}).get("train") or {}).get("frame_shape") or [256]
-    return int(shape[0])

@@ -16,7 +16,9 @@ from typing import List, Optional
 
 import numpy as np
 
+from ..config import frame_size
 from ..errors import PpfomError
+from ..infer import batched
 from ..kp_norm import movement_scale, normalize_kp
 from .media import VIDEO_SUFFIXES, MediaError, VideoReader, VideoWriter, read_image
 from .regions import Paster, center_square, cut, face_regions
@@ -84,11 +86,6 @@ def choose_model(opts):
     return opts.config or default[0], opts.weight_path or default[1]
 
 
-def frame_size(cfg):
-    """The frame size a model was trained at (its config's dataset.train.frame_shape)."""
-    shape = ((cfg.get("dataset") or {}).get("train") or {}).get("frame_shape") or [256]
-    return int(shape[0])
-
 
 def _say(message):
     print(message, file=sys.stderr, flush=True)
@@ -102,16 +99,6 @@ def _to_input(frames_uint8):
 def _to_uint8(frames):
     return (np.clip(np.asarray(frames).transpose(0, 2, 3, 1), 0, 1) * 255).round().astype(np.uint8)
 
-
-def _batches(iterable, size):
-    batch = []
-    for item in iterable:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def _normalized_shape(value):
@@ -138,7 +125,7 @@ class DrivingKeypoints:
 
     def __iter__(self):
         frames = (center_square(frame, self.size) for frame in self.reader)
-        for batch in _batches(frames, self.batch_size):
+        for batch in batched(frames, self.batch_size):
             kp = self.engine.keypoints(_to_input(batch))
             yield self.smoother(kp) if self.smoother else kp
 

@@ -110,6 +110,12 @@ class Paster:
             weight *= owner == i
             self.weights.append(weight)
         self.base = photo[wy0:wy1, wx0:wx1].astype(np.float32)
+        # Colour matching compares each face with the photo on its seam band; the band and
+        # the photo's colour there depend on the regions only, so they are found once.
+        self.seams = []
+        for weight in self.weights:
+            seam = (weight > SEAM_BAND[0]) & (weight < SEAM_BAND[1])
+            self.seams.append((seam, self.base[seam].mean(axis=0)) if seam.sum() >= 16 else None)
 
     def _placed(self, region, face):
         """An animated face (size, size, 3) resized to its crop and placed in the window."""
@@ -127,10 +133,10 @@ class Paster:
         """Compose one output frame from one animated face per region (uint8, (S, S, 3))."""
         numerator = np.zeros_like(self.base)
         total = np.zeros(self.base.shape[:2], np.float32)
-        for region, weight, face in zip(self.regions, self.weights, faces):
+        for region, weight, seam, face in zip(self.regions, self.weights, self.seams, faces):
             placed = self._placed(region, face)
-            if color_match:
-                placed = self._match_colors(placed, weight)
+            if color_match and seam is not None:
+                placed = self._match_colors(placed, *seam)
             numerator += placed * weight[..., None]
             total += weight
         window = self.base * (1 - total[..., None]) + numerator
@@ -140,10 +146,7 @@ class Paster:
         out[wy0:wy1, wx0:wx1][touched] = np.clip(np.round(window[touched]), 0, 255).astype(np.uint8)
         return out
 
-    def _match_colors(self, placed, weight):
+    @staticmethod
+    def _match_colors(placed, seam, photo_mean):
         """Shift the face's colours so that, on the seam band, they average the photo's."""
-        seam = (weight > SEAM_BAND[0]) & (weight < SEAM_BAND[1])
-        if seam.sum() < 16:
-            return placed
-        shift = self.base[seam].mean(axis=0) - placed[seam].mean(axis=0)
-        return np.clip(placed + shift, 0, 255)
+        return np.clip(placed + (photo_mean - placed[seam].mean(axis=0)), 0, 255)
