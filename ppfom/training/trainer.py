@@ -139,6 +139,7 @@ class Trainer:
         numerics = Numerics.resolve(self.cfg["model"].get("numerics"), None)
         self.numerics = numerics
         self.kp_detector, self.generator = build_networks(self.cfg, numerics)
+        self._compression_setup()
         disc_cfg = dict((self.cfg["model"].get("discriminator") or {}).get("discriminator_cfg") or {})
         common = dict(self.cfg["model"]["common_params"])
         disc_cfg.setdefault("scales", [1])
@@ -157,6 +158,35 @@ class Trainer:
         weights = self.train_params.get("loss_weights") or {}
         # As the original's train.py: the discriminator trains only when the generator has a GAN loss.
         self.use_gan = float(weights.get("generator_gan", 0) or 0) != 0
+
+    def _compression_setup(self):
+        """model.mode / teacher / distillation (see ppfom.training.distill): swap in the
+        teacher's frozen half, load the student's starting weights, build the distillation loss."""
+        from ..checkpoint.convert import read_weights
+        from ..checkpoint.state import load_state_strict
+        from .distill import DistillationLoss, distillation_weights, load_teacher, training_mode
+
+        model_cfg = self.cfg["model"]
+        self.mode = training_mode(model_cfg)
+        weights = distillation_weights(model_cfg)
+        teacher = load_teacher(model_cfg)
+        if teacher is None and (self.mode in ("kp_detector", "generator") or weights):
+            why = f"model.mode {self.mode}" if self.mode in ("kp_detector", "generator") else "model.distillation"
+            raise ConfigError(f"{why} needs model.teacher (config and weights of the full model)")
+        for key, name, net in (("kp_weight_path", "kp_detector", self.kp_detector),
+                               ("gen_weight_path", "generator", self.generator)):
+            path = model_cfg.get(key)
+            if path in (None, "", "None"):
+                continue
+            layout, _ = read_weights(path)
+            if name not in layout:
+                raise PpfomError(f"model.{key} {path}: no {name} section")
+            load_state_strict(net, layout[name], f"{path} [{name}]")
+        if self.mode == "kp_detector":
+            self.generator = teacher[1]
+        elif self.mode == "generator":
+            self.kp_detector = teacher[0]
+        self.distillation = DistillationLoss(*teacher, weights) if weights else None
 
     def _sync_batch_norm(self):
         """Many processes: BatchNorm statistics are synchronised (SyncBatchNorm) where Paddle
@@ -338,13 +368,19 @@ class Trainer:
     def _train_step(self, batch, weights):
         import paddle
 
+        from .distill import is_frozen, keep_frozen_in_eval
+
         x = {"source": paddle.to_tensor(batch["source"]), "driving": paddle.to_tensor(batch["driving"])}
         self.generator_full.train()
+        keep_frozen_in_eval(self.kp_detector, self.generator)
         losses_generator, generated = self.generator_full(x)
+        if self.distillation is not None:
+            losses_generator.update(self.distillation(x["source"], x["driving"], generated))
         loss = paddle.add_n([v.mean() for v in losses_generator.values()])
         loss.backward()
-        self.opt_generator.step()
-        self.opt_kp.step()
+        for net, opt in ((self.generator, self.opt_generator), (self.kp_detector, self.opt_kp)):
+            if not is_frozen(net):
+                opt.step()
         self.opt_generator.clear_grad()
         self.opt_kp.clear_grad()
         values = {k: float(v.mean()) for k, v in losses_generator.items()}

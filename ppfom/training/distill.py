@@ -1,0 +1,129 @@
+"""Training a compressed FOMM: which half trains, the frozen teacher, and distillation.
+
+Config keys (all under ``model``; every one optional, the defaults train a FOMM as the original):
+
+``mode``
+    ``full`` (default): keypoint detector and generator both train, as the original.
+    ``kp_detector``: the config's keypoint detector trains against the *teacher's* generator,
+    frozen. ``generator``: the config's generator trains against the teacher's keypoint
+    detector, frozen. ``both``: both of the config's networks train, optionally starting from
+    ``kp_weight_path`` and ``gen_weight_path`` (the results of the first two modes). These are
+    PaddleGAN's three modes of ``FirstOrderModelMobile``.
+``teacher``: ``{config: NAME_OR_YAML, weights: PATH_OR_STORE_NAME}``
+    The full model. Needed by ``kp_detector`` and ``generator`` (it supplies the frozen half)
+    and by distillation. Always frozen and in eval mode (its BatchNorm statistics never move).
+``distillation``: ``{keypoints: w, jacobians: w, prediction: w}``
+    The student matches the teacher: L1 between their keypoints (source and driving frames),
+    their jacobians, and their predicted frames, each times its weight. PaddleGAN has a
+    keypoint-only version of this loss that can never run (its mode is rejected by its own
+    assert); this one runs in every mode.
+``kp_weight_path`` / ``gen_weight_path``
+    Starting weights of the student's halves (files with a ``kp_detector`` or ``generator``
+    section; our checkpoints and PaddleGAN's both qualify).
+
+A frozen network has ``stop_gradient`` set on every parameter and is kept in eval mode, so a
+training step leaves its weights and its BatchNorm statistics bit-identical.
+"""
+import paddle
+import paddle.nn as nn
+
+from ..errors import ConfigError
+
+MODES = ("full", "kp_detector", "generator", "both")
+DISTILL_KEYS = ("keypoints", "jacobians", "prediction")
+
+
+def training_mode(model_cfg):
+    mode = str(model_cfg.get("mode") or "full")
+    if mode not in MODES:
+        raise ConfigError(f"model.mode must be one of {', '.join(MODES)}, not {mode!r}")
+    return mode
+
+
+def distillation_weights(model_cfg):
+    """{key: weight} of the distillation losses that are on (weight != 0)."""
+    section = model_cfg.get("distillation") or {}
+    if not isinstance(section, dict):
+        raise ConfigError("model.distillation must be a mapping of keypoints/jacobians/prediction weights")
+    unknown = set(section) - set(DISTILL_KEYS)
+    if unknown:
+        raise ConfigError(f"model.distillation: unknown key(s) {', '.join(sorted(unknown))} "
+                          f"(known: {', '.join(DISTILL_KEYS)})")
+    out = {}
+    for key, value in section.items():
+        try:
+            weight = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"model.distillation.{key} must be a number, not {value!r}") from None
+        if weight != 0:
+            out[key] = weight
+    return out
+
+
+def freeze(net):
+    """Stop every parameter's gradient and keep ``net`` in eval mode from now on."""
+    for p in net.parameters():
+        p.stop_gradient = True
+    net.eval()
+    net._ppfom_frozen = True
+    return net
+
+
+def is_frozen(net):
+    return bool(getattr(net, "_ppfom_frozen", False))
+
+
+def keep_frozen_in_eval(*nets):
+    """After a parent's ``train()``: put the frozen networks back in eval mode."""
+    for net in nets:
+        if net is not None and is_frozen(net):
+            net.eval()
+
+
+def load_teacher(model_cfg, numerics=None):
+    """(kp_detector, generator) of ``model.teacher``, loaded strictly and frozen; None when absent."""
+    section = model_cfg.get("teacher")
+    if not section:
+        return None
+    if not isinstance(section, dict) or not section.get("config") or not section.get("weights"):
+        raise ConfigError("model.teacher needs config (a config name or YAML) and weights (a file or "
+                          "weight-store name)")
+    from ..api import load_fomm
+
+    teacher = load_fomm(section["config"], weights=section["weights"], numerics=numerics)
+    return freeze(teacher.kp_detector), freeze(teacher.generator)
+
+
+class DistillationLoss(nn.Layer):
+    """L1 between the student's and the frozen teacher's keypoints, jacobians and prediction."""
+
+    def __init__(self, teacher_kp, teacher_generator, weights):
+        super().__init__()
+        # Not sublayers: the teacher must not show up in the student's parameters or state dict.
+        self.__dict__["teacher_kp"] = teacher_kp
+        self.__dict__["teacher_generator"] = teacher_generator
+        self.weights = dict(weights)
+
+    def forward(self, source, driving, generated):
+        losses = {}
+        with paddle.no_grad():
+            kp_source = self.teacher_kp(source)
+            kp_driving = self.teacher_kp(driving)
+            prediction = None
+            if "prediction" in self.weights:
+                prediction = self.teacher_generator(source, kp_driving=kp_driving, kp_source=kp_source,
+                                                    full_outputs=False)["prediction"]
+        pairs = ((generated["kp_source"], kp_source), (generated["kp_driving"], kp_driving))
+        if "keypoints" in self.weights:
+            total = sum(paddle.abs(s["value"] - t["value"]).mean() for s, t in pairs)
+            losses["distill_keypoints"] = self.weights["keypoints"] * total
+        if "jacobians" in self.weights:
+            if kp_source.get("jacobian") is None or generated["kp_source"].get("jacobian") is None:
+                raise ConfigError("model.distillation.jacobians is not 0 but the student or the teacher "
+                                  "estimates no jacobians")
+            total = sum(paddle.abs(s["jacobian"] - t["jacobian"]).mean() for s, t in pairs)
+            losses["distill_jacobians"] = self.weights["jacobians"] * total
+        if prediction is not None:
+            losses["distill_prediction"] = self.weights["prediction"] * paddle.abs(
+                generated["prediction"] - prediction).mean()
+        return losses
