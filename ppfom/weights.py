@@ -186,11 +186,11 @@ for _e in (
     ),
     WeightsEntry(
         name="vox-mobile",
-        filename="vox_mobile.pdparams",
-        url="https://paddlegan.bj.bcebos.com/applications/first_order_model/vox_mobile.pdparams",
-        # an older PaddleGAN release spelt the file with a hyphen
-        mirrors=("https://paddlegan.bj.bcebos.com/applications/first_order_model/vox-mobile.pdparams",),
-        aliases=("vox-mobile.pdparams",),
+        filename="vox-mobile.pdparams",
+        url="https://paddlegan.bj.bcebos.com/applications/first_order_model/vox-mobile.pdparams",
+        # PaddleGAN forks and its export docs spell the file with an underscore
+        mirrors=("https://paddlegan.bj.bcebos.com/applications/first_order_model/vox_mobile.pdparams",),
+        aliases=("vox_mobile.pdparams",),
         description="FOMM VoxCeleb 256x256, compressed mobile networks: generator + kp_detector",
         sections=_FOMM_SECTIONS,
         expected_shapes=_fomm_shapes("firstorder_vox_mobile_256"),

@@ -12,6 +12,8 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
+from ..errors import ConfigError
+
 
 def coordinate_grid(height, width, dtype="float32"):
     """Return (xx, yy), each (1, 1, H, W), with coordinates in [-1, 1] (x along the width).
@@ -66,13 +68,21 @@ def matmul_inverse_2x2(left, right):
     return a * i00 + b * i10, a * i01 + b * i11, c * i00 + d * i10, c * i01 + d * i11
 
 
-def gaussian_kernel(channels, scale):
-    """The original anti-alias kernel: Gaussian with sigma (1/scale - 1)/2, depthwise."""
-    sigma = (1 / scale - 1) / 2
-    size = 2 * round(sigma * 4) + 1
+def gaussian_kernel(channels, scale, mobile_net=False):
+    """The original anti-alias kernel: Gaussian with sigma (1/scale - 1)/2, depthwise.
+
+    The mobile networks use a fixed 3x3 kernel with sigma 0.25 (taps ~ [e^-8, 1, e^-8]) at
+    every scale; PaddleGAN adds 1e-9 to the denominator there, kept for the same numbers.
+    """
+    if mobile_net:
+        sigma, size, eps = 0.25, 3, 1e-9
+    else:
+        sigma = (1 / scale - 1) / 2
+        size = 2 * round(sigma * 4) + 1
+        eps = 0.0
     coords = np.arange(size, dtype=np.float32)
     mean = (size - 1) / 2
-    one_d = np.exp(-((coords - mean) ** 2) / (2 * sigma ** 2))
+    one_d = np.exp(-((coords - mean) ** 2) / (2 * sigma ** 2 + eps))
     kernel = np.outer(one_d, one_d)
     kernel = kernel / kernel.sum()
     return np.tile(kernel[None, None].astype(np.float32), (channels, 1, 1, 1)), size
@@ -85,13 +95,14 @@ class AntiAliasInterpolation2d(nn.Layer):
     subsampling are one depthwise convolution with stride 1/scale, which equals blurring and
     then slicing ``[:, :, ::s, ::s]``. ``mode="nearest"`` reproduces the pip package
     ppgan 2.1.0, which resized the blurred image with corner-aligned nearest sampling.
+    ``mobile_net``: PaddleGAN's mobile networks blur with a 3x3 kernel (sigma 0.25) instead.
     """
 
-    def __init__(self, channels, scale, mode="strided"):
+    def __init__(self, channels, scale, mode="strided", mobile_net=False):
         super().__init__()
         if mode not in ("strided", "nearest"):
             raise ValueError(f"antialias mode must be 'strided' or 'nearest', not {mode!r}")
-        kernel, size = gaussian_kernel(channels, scale)
+        kernel, size = gaussian_kernel(channels, scale, mobile_net)
         ka = size // 2
         kb = ka - 1 if size % 2 == 0 else ka
         self.padding = [ka, kb, ka, kb]
@@ -162,15 +173,170 @@ class DownBlock2d(nn.Layer):
 
 
 class SameBlock2d(nn.Layer):
-    """Conv, BatchNorm, ReLU at the same resolution."""
+    """Conv, BatchNorm, ReLU at the same resolution.
 
-    def __init__(self, in_features, out_features, groups=1, kernel_size=3, padding=1):
+    ``mobile_net``: the conv has no bias (the BatchNorm after it has one), as PaddleGAN's mobile
+    generator, and Kaiming-uniform initial weights.
+    """
+
+    def __init__(self, in_features, out_features, groups=1, kernel_size=3, padding=1, mobile_net=False):
         super().__init__()
-        self.conv = nn.Conv2D(in_features, out_features, kernel_size, padding=padding, groups=groups)
+        if mobile_net:
+            self.conv = nn.Conv2D(in_features, out_features, kernel_size, padding=padding, groups=groups,
+                                  weight_attr=nn.initializer.KaimingUniform(), bias_attr=False)
+        else:
+            self.conv = nn.Conv2D(in_features, out_features, kernel_size, padding=padding, groups=groups)
         self.norm = nn.BatchNorm2D(out_features)
 
     def forward(self, x):
         return F.relu(self.norm(self.conv(x)))
+
+
+# ----------------------------------------------------------------------------- mobile blocks
+# Depthwise-separable versions of the blocks above, as PaddleGAN's mobile FOMM lays them out
+# (vox-mobile.pdparams): sublayer names, creation order and bias on/off follow its keys. The
+# 1x1 and depthwise convs have no bias: a BatchNorm follows each of them.
+
+
+def _depthwise(channels, kernel_size, padding):
+    return nn.Conv2D(channels, channels, kernel_size, padding=padding, groups=channels, bias_attr=False)
+
+
+def _pointwise(in_features, out_features):
+    return nn.Conv2D(in_features, out_features, 1, padding=0, bias_attr=False)
+
+
+class MobileDownBlock2d(nn.Layer):
+    """Depthwise k x k conv, BatchNorm, ReLU, pointwise 1x1 conv, BatchNorm, ReLU, 2x2 average pooling."""
+
+    def __init__(self, in_features, out_features, kernel_size=3, padding=1, groups=None):
+        super().__init__()
+        self.conv = _depthwise(in_features, kernel_size, padding)
+        self.norm = nn.BatchNorm2D(in_features)
+        self.pool = nn.AvgPool2D(kernel_size=2)
+        self.conv1 = _pointwise(in_features, out_features)
+        self.norm1 = nn.BatchNorm2D(out_features)
+
+    def forward(self, x):
+        out = F.relu(self.norm(self.conv(x)))
+        out = F.relu(self.norm1(self.conv1(out)))
+        return self.pool(out)
+
+
+class MobileUpBlock2d(nn.Layer):
+    """Nearest x2 upsampling, depthwise conv, BatchNorm, ReLU, pointwise conv, BatchNorm, ReLU."""
+
+    def __init__(self, in_features, out_features, kernel_size=3, padding=1, groups=None):
+        super().__init__()
+        self.conv = _depthwise(in_features, kernel_size, padding)
+        self.conv1 = _pointwise(in_features, out_features)
+        self.norm = nn.BatchNorm2D(in_features)
+        self.norm1 = nn.BatchNorm2D(out_features)
+
+    def forward(self, x):
+        out = F.interpolate(x, scale_factor=2, mode="nearest")
+        out = F.relu(self.norm(self.conv(out)))
+        return F.relu(self.norm1(self.conv1(out)))
+
+
+class MobileResBlock2d(nn.Layer):
+    """Inverted residual block: C -> hidden (1x1) -> depthwise -> C (1x1, linear), plus the input.
+
+    Pre-activated like ResBlock2d (BatchNorm and ReLU on the input first); no ReLU between the
+    expanding 1x1 conv and the depthwise conv, as PaddleGAN. ``hidden_features`` defaults to 2C.
+    """
+
+    def __init__(self, in_features, kernel_size=3, padding=1, hidden_features=None):
+        super().__init__()
+        hidden = 2 * in_features if hidden_features is None else hidden_features
+        self.conv_pw = _pointwise(in_features, hidden)
+        self.conv_dw = _depthwise(hidden, kernel_size, padding)
+        self.conv_pw_linear = _pointwise(hidden, in_features)
+        self.norm1 = nn.BatchNorm2D(in_features)
+        self.norm_pw = nn.BatchNorm2D(hidden)
+        self.norm_dw = nn.BatchNorm2D(hidden)
+        self.norm_pw_linear = nn.BatchNorm2D(in_features)
+
+    def forward(self, x):
+        out = self.norm_pw(self.conv_pw(F.relu(self.norm1(x))))
+        out = F.relu(self.norm_dw(self.conv_dw(out)))
+        return self.norm_pw_linear(self.conv_pw_linear(out)) + x
+
+
+def conv_stack(widths, kernel_size=3, padding=1, relu=True, weight_attr=None, last_bias_attr=None):
+    """``nn.Sequential`` of convs (with bias) through ``widths`` = [in, hidden..., out].
+
+    relu: a ReLU layer between the convs (so the convs are keyed 0, 2, 4); else the convs follow
+    each other directly (0, 1, 2). ``weight_attr`` is a callable giving each conv's weight_attr;
+    ``last_bias_attr`` the last conv's bias_attr.
+    """
+    layers = []
+    last = len(widths) - 2
+    for i, (c_in, c_out) in enumerate(zip(widths[:-1], widths[1:])):
+        if i > 0 and relu:
+            layers.append(nn.ReLU())
+        layers.append(nn.Conv2D(c_in, c_out, kernel_size, padding=padding,
+                                weight_attr=weight_attr() if weight_attr else None,
+                                bias_attr=last_bias_attr if i == last else None))
+    return nn.Sequential(*layers)
+
+
+# ----------------------------------------------------------------------------- explicit widths
+
+
+def resolve_widths(owner, defaults, widths, mobile_net):
+    """``defaults`` with the entries of ``widths`` put in, checked; a new dict of lists.
+
+    ``widths`` may give only some keys. Unknown keys, lists of the wrong length and widths that
+    are not positive integers raise ConfigError, as does any ``widths`` on a non-mobile network.
+    """
+    if widths is None:
+        return {k: list(v) for k, v in defaults.items()}
+    if not mobile_net:
+        raise ConfigError(f"{owner}: widths are only for the mobile networks (set mobile_net: true)")
+    if not isinstance(widths, dict):
+        raise ConfigError(f"{owner}: widths must be a mapping of lists (keys: {', '.join(defaults)}), "
+                          f"not {type(widths).__name__}")
+    unknown = sorted(map(str, set(widths) - set(defaults)))
+    if unknown:
+        raise ConfigError(f"{owner}: unknown widths key(s) {', '.join(unknown)} (keys: {', '.join(defaults)})")
+    out = {k: list(v) for k, v in defaults.items()}
+    for key, value in widths.items():
+        want = len(defaults[key])
+        if not isinstance(value, (list, tuple)) or len(value) != want:
+            raise ConfigError(f"{owner}: widths.{key} must be a list of {want} positive integers, not {value!r}")
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
+            raise ConfigError(f"{owner}: widths.{key} must hold positive integers, not {value!r}")
+        out[key] = [int(v) for v in value]
+    return out
+
+
+def hourglass_widths(block_expansion, num_blocks, max_features):
+    """Default hourglass widths: each encoder down block's and each decoder up block's output
+    (decoder in ``up_blocks`` order, deepest first)."""
+    return {
+        "encoder": [_width(block_expansion, i + 1, max_features) for i in range(num_blocks)],
+        "decoder": [_width(block_expansion, i, max_features) for i in reversed(range(num_blocks))],
+    }
+
+
+def mobile_widths(owner, widths, mobile_net, block_expansion, in_features, num_blocks, max_features, heads):
+    """Complete widths of a network made of an hourglass and heads of two hidden convs each.
+
+    Keys: ``encoder``, ``decoder`` and one per head (two hidden widths, by default the
+    hourglass output width, as PaddleGAN's heads). None for a non-mobile network.
+    """
+    if not mobile_net:
+        resolve_widths(owner, {}, widths, mobile_net)  # raises if widths were given
+        return None
+    defaults = hourglass_widths(block_expansion, num_blocks, max_features)
+    defaults.update({head: [0, 0] for head in heads})  # placeholders: they follow the hourglass
+    out = resolve_widths(owner, defaults, widths, mobile_net)
+    feat = (out["decoder"][-1] if num_blocks else 0) + in_features
+    for head in heads:
+        if not widths or head not in widths:
+            out[head] = [feat, feat]
+    return out
 
 
 def _width(block_expansion, level, max_features):
@@ -178,19 +344,21 @@ def _width(block_expansion, level, max_features):
 
 
 class Encoder(nn.Layer):
-    """Hourglass encoder: returns the input and every down block's output."""
+    """Hourglass encoder: returns the input and every down block's output.
 
-    def __init__(self, block_expansion, in_features, num_blocks=3, max_features=256):
+    ``widths``: output width of each down block (mobile networks only; default: the usual
+    doubling from block_expansion, capped at max_features).
+    """
+
+    def __init__(self, block_expansion, in_features, num_blocks=3, max_features=256, mobile_net=False,
+                 widths=None):
         super().__init__()
-        self.down_blocks = nn.LayerList(
-            [
-                DownBlock2d(
-                    in_features if i == 0 else _width(block_expansion, i, max_features),
-                    _width(block_expansion, i + 1, max_features),
-                )
-                for i in range(num_blocks)
-            ]
-        )
+        if widths is None:
+            widths = [_width(block_expansion, i + 1, max_features) for i in range(num_blocks)]
+        block = MobileDownBlock2d if mobile_net else DownBlock2d
+        inputs = [in_features] + list(widths[:-1])
+        self.down_blocks = nn.LayerList([block(c_in, c_out) for c_in, c_out in zip(inputs, widths)])
+        self.out_widths = [in_features] + list(widths)
 
     def forward(self, x):
         outs = [x]
@@ -200,18 +368,34 @@ class Encoder(nn.Layer):
 
 
 class Decoder(nn.Layer):
-    """Hourglass decoder: upsamples and concatenates the matching encoder output."""
+    """Hourglass decoder: upsamples and concatenates the matching encoder output.
 
-    def __init__(self, block_expansion, in_features, num_blocks=3, max_features=256):
+    ``widths``: output width of each up block, deepest first; ``encoder_widths``: the encoder's
+    input and outputs (e_0 = in_features, e_1 .. e_n). Up block j takes d_{j-1} + e_{n-j}
+    channels (the deepest takes e_n); the output has d_{n-1} + e_0. Mobile networks only.
+    """
+
+    def __init__(self, block_expansion, in_features, num_blocks=3, max_features=256, mobile_net=False,
+                 widths=None, encoder_widths=None):
         super().__init__()
-        blocks = []
-        for i in reversed(range(num_blocks)):
-            skip = 1 if i == num_blocks - 1 else 2
-            blocks.append(
-                UpBlock2d(skip * _width(block_expansion, i + 1, max_features), _width(block_expansion, i, max_features))
-            )
-        self.up_blocks = nn.LayerList(blocks)
-        self.out_filters = block_expansion + in_features
+        if not mobile_net:
+            blocks = []
+            for i in reversed(range(num_blocks)):
+                skip = 1 if i == num_blocks - 1 else 2
+                blocks.append(
+                    UpBlock2d(skip * _width(block_expansion, i + 1, max_features),
+                              _width(block_expansion, i, max_features))
+                )
+            self.up_blocks = nn.LayerList(blocks)
+            self.out_filters = block_expansion + in_features
+            return
+        defaults = hourglass_widths(block_expansion, num_blocks, max_features)
+        widths = defaults["decoder"] if widths is None else list(widths)
+        enc = [in_features] + (defaults["encoder"] if encoder_widths is None else list(encoder_widths))
+        n = num_blocks
+        inputs = [enc[n]] + [widths[j - 1] + enc[n - j] for j in range(1, n)]
+        self.up_blocks = nn.LayerList([MobileUpBlock2d(c_in, c_out) for c_in, c_out in zip(inputs, widths)])
+        self.out_filters = (widths[-1] if n else 0) + enc[0]
 
     def forward(self, encoded):
         encoded = list(encoded)
@@ -222,12 +406,20 @@ class Decoder(nn.Layer):
 
 
 class Hourglass(nn.Layer):
-    """U-Net style encoder-decoder."""
+    """U-Net style encoder-decoder.
 
-    def __init__(self, block_expansion, in_features, num_blocks=3, max_features=256):
+    ``widths`` (mobile networks only): ``{"encoder": [...], "decoder": [...]}``, complete (see
+    :func:`hourglass_widths` and :func:`resolve_widths`).
+    """
+
+    def __init__(self, block_expansion, in_features, num_blocks=3, max_features=256, mobile_net=False,
+                 widths=None):
         super().__init__()
-        self.encoder = Encoder(block_expansion, in_features, num_blocks, max_features)
-        self.decoder = Decoder(block_expansion, in_features, num_blocks, max_features)
+        widths = widths or {}
+        self.encoder = Encoder(block_expansion, in_features, num_blocks, max_features, mobile_net,
+                               widths.get("encoder"))
+        self.decoder = Decoder(block_expansion, in_features, num_blocks, max_features, mobile_net,
+                               widths.get("decoder"), widths.get("encoder"))
         self.out_filters = self.decoder.out_filters
 
     def forward(self, x):

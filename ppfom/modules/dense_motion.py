@@ -3,7 +3,16 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from .blocks import AntiAliasInterpolation2d, Hourglass, coordinate_grid, kp2gaussian, matmul_inverse_2x2, split_xy
+from .blocks import (
+    AntiAliasInterpolation2d,
+    Hourglass,
+    conv_stack,
+    coordinate_grid,
+    kp2gaussian,
+    matmul_inverse_2x2,
+    mobile_widths,
+    split_xy,
+)
 
 
 def stack_grid(x, y, height, width):
@@ -16,6 +25,12 @@ class DenseMotionNetwork(nn.Layer):
 
     Motions are kept as separate x and y tensors of shape (B, K+1, H, W) (index 0 is the
     background, i.e. no motion), so that no reduction runs over a 5-D tensor.
+
+    ``mobile_net``: PaddleGAN's mobile layout: a depthwise-separable hourglass, a 3x3 anti-alias
+    kernel, and mask/occlusion heads [conv 3x3, ReLU, conv 3x3, ReLU, conv 3x3] instead of one
+    7x7 conv. ``widths`` (mobile only, for pruned networks): ``encoder``, ``decoder`` (as
+    KPDetector's), ``mask`` and ``occlusion`` (the two hidden widths of each head; by default
+    the hourglass output width). See :meth:`default_widths`.
     """
 
     def __init__(
@@ -30,24 +45,44 @@ class DenseMotionNetwork(nn.Layer):
         kp_variance=0.01,
         align_corners=False,
         antialias="strided",
+        mobile_net=False,
+        widths=None,
     ):
         super().__init__()
+        in_features = (num_kp + 1) * (num_channels + 1)
+        heads = ("mask", "occlusion") if estimate_occlusion_map else ("mask",)
+        self.widths = mobile_widths(
+            "DenseMotionNetwork", widths, mobile_net, block_expansion, in_features, num_blocks, max_features, heads
+        )
+        self.mobile_net = mobile_net
         self.hourglass = Hourglass(
             block_expansion=block_expansion,
-            in_features=(num_kp + 1) * (num_channels + 1),
+            in_features=in_features,
             max_features=max_features,
             num_blocks=num_blocks,
+            mobile_net=mobile_net,
+            widths=self.widths,
         )
-        self.mask = nn.Conv2D(self.hourglass.out_filters, num_kp + 1, kernel_size=7, padding=3)
-        self.occlusion = (
-            nn.Conv2D(self.hourglass.out_filters, 1, kernel_size=7, padding=3) if estimate_occlusion_map else None
-        )
+        feat = self.hourglass.out_filters
+        if mobile_net:
+            kaiming = nn.initializer.KaimingUniform
+            self.mask = conv_stack([feat, *self.widths["mask"], num_kp + 1], weight_attr=kaiming)
+            self.occlusion = (
+                conv_stack([feat, *self.widths["occlusion"], 1], weight_attr=kaiming) if estimate_occlusion_map else None
+            )
+        else:
+            self.mask = nn.Conv2D(feat, num_kp + 1, kernel_size=7, padding=3)
+            self.occlusion = nn.Conv2D(feat, 1, kernel_size=7, padding=3) if estimate_occlusion_map else None
         self.num_kp = num_kp
         self.scale_factor = scale_factor
         self.kp_variance = kp_variance
         self.align_corners = align_corners
         if scale_factor != 1:
-            self.down = AntiAliasInterpolation2d(num_channels, scale_factor, mode=antialias)
+            self.down = AntiAliasInterpolation2d(num_channels, scale_factor, mode=antialias, mobile_net=mobile_net)
+
+    def default_widths(self):
+        """The complete widths this mobile network was built with (None for a non-mobile one)."""
+        return None if self.widths is None else {k: list(v) for k, v in self.widths.items()}
 
     def heatmap_representation(self, h, w, kp_driving, kp_source):
         """Driving minus source gaussians, with a zero background channel: (B, K+1, H, W)."""

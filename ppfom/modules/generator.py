@@ -3,8 +3,20 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
+from ..errors import ConfigError
 from ..registry import GENERATORS
-from .blocks import DownBlock2d, ResBlock2d, SameBlock2d, UpBlock2d, coordinate_grid
+from .blocks import (
+    DownBlock2d,
+    MobileDownBlock2d,
+    MobileResBlock2d,
+    MobileUpBlock2d,
+    ResBlock2d,
+    SameBlock2d,
+    UpBlock2d,
+    conv_stack,
+    coordinate_grid,
+    resolve_widths,
+)
 from .border_fix import BorderFix
 from .dense_motion import DenseMotionNetwork, stack_grid
 
@@ -16,6 +28,16 @@ class OcclusionAwareGenerator(nn.Layer):
     ``align_corners`` is grid_sample's convention (False: the original on torch >= 1.3;
     True: PaddleGAN and torch 1.0, under which the 2019 checkpoints were trained).
     ``border_fix`` turns on PaddleGAN's inference-time edge fix (see border_fix.py).
+
+    ``mobile_net``: PaddleGAN's mobile layout (also for the dense motion network): ``first`` is
+    three bias-free 3x3 SameBlock2d (C, C, block_expansion), depthwise-separable down/up blocks,
+    inverted-residual bottleneck blocks, ``final`` is [conv 3x3, ReLU, conv 3x3, ReLU, conv 3x3].
+    As in PaddleGAN, the border fix then leaves the occlusion map alone (it still bends the flow).
+    ``widths`` (mobile only, for pruned networks): ``first`` (3 output widths), ``down`` (each
+    down block's output; the last is the bottleneck's width), ``bottleneck_hidden`` (each
+    bottleneck block's hidden width), ``up`` (each up block's output), ``final`` (2 hidden
+    widths). The dense motion network's go in ``dense_motion_params.widths``. Missing keys take
+    their defaults; see :meth:`default_widths`.
     """
 
     def __init__(
@@ -32,22 +54,57 @@ class OcclusionAwareGenerator(nn.Layer):
         align_corners=False,
         antialias="strided",
         border_fix=False,
+        mobile_net=False,
+        widths=None,
     ):
         super().__init__()
+        width = lambda level: min(max_features, block_expansion * (2 ** level))  # noqa: E731
+        if mobile_net or widths is not None:
+            defaults = {
+                "first": [num_channels, num_channels, block_expansion],
+                "down": [width(i + 1) for i in range(num_down_blocks)],
+                "bottleneck_hidden": [0] * num_bottleneck_blocks,  # placeholders: 2x the trunk width
+                "up": [width(num_down_blocks - i - 1) for i in range(num_down_blocks)],
+                "final": [block_expansion, block_expansion],
+            }
+            self.widths = resolve_widths("OcclusionAwareGenerator", defaults, widths, mobile_net)
+            trunk = self.widths["down"][-1] if num_down_blocks else self.widths["first"][-1]
+            if not widths or "bottleneck_hidden" not in widths:
+                self.widths["bottleneck_hidden"] = [2 * trunk] * num_bottleneck_blocks
+        else:
+            self.widths = None
+        self.mobile_net = mobile_net
+
         if dense_motion_params is not None:
+            dense_motion_params = dict(dense_motion_params)
+            if dense_motion_params.pop("mobile_net", mobile_net) != mobile_net:
+                raise ConfigError(
+                    "dense_motion_params.mobile_net differs from the generator's mobile_net: "
+                    "the generator's setting applies to its dense motion network (leave it out there)"
+                )
             self.dense_motion_network = DenseMotionNetwork(
                 num_kp=num_kp,
                 num_channels=num_channels,
                 estimate_occlusion_map=estimate_occlusion_map,
                 align_corners=align_corners,
                 antialias=antialias,
+                mobile_net=mobile_net,
                 **dense_motion_params,
             )
         else:
             self.dense_motion_network = None
 
+        if mobile_net:
+            self._build_mobile(num_channels)
+        else:
+            self._build(num_channels, block_expansion, width, num_down_blocks, num_bottleneck_blocks)
+        self.estimate_occlusion_map = estimate_occlusion_map
+        self.num_channels = num_channels
+        self.align_corners = align_corners
+        self.border_fix = BorderFix() if border_fix else None
+
+    def _build(self, num_channels, block_expansion, width, num_down_blocks, num_bottleneck_blocks):
         self.first = SameBlock2d(num_channels, block_expansion, kernel_size=7, padding=3)
-        width = lambda level: min(max_features, block_expansion * (2 ** level))  # noqa: E731
         self.down_blocks = nn.LayerList(
             [DownBlock2d(width(i), width(i + 1), kernel_size=3, padding=1) for i in range(num_down_blocks)]
         )
@@ -61,10 +118,29 @@ class OcclusionAwareGenerator(nn.Layer):
         for i in range(num_bottleneck_blocks):
             self.bottleneck.add_sublayer("r" + str(i), ResBlock2d(width(num_down_blocks), kernel_size=3, padding=1))
         self.final = nn.Conv2D(block_expansion, num_channels, kernel_size=7, padding=3)
-        self.estimate_occlusion_map = estimate_occlusion_map
-        self.num_channels = num_channels
-        self.align_corners = align_corners
-        self.border_fix = BorderFix() if border_fix else None
+
+    def _build_mobile(self, num_channels):
+        w = self.widths
+        first_in = [num_channels] + w["first"][:-1]
+        self.first = nn.Sequential(
+            *[SameBlock2d(c_in, c_out, kernel_size=3, padding=1, mobile_net=True) for c_in, c_out in zip(first_in, w["first"])]
+        )
+        down_in = [w["first"][-1]] + w["down"][:-1]
+        self.down_blocks = nn.LayerList([MobileDownBlock2d(c_in, c_out) for c_in, c_out in zip(down_in, w["down"])])
+        trunk = w["down"][-1] if w["down"] else w["first"][-1]
+        up_in = [trunk] + w["up"][:-1]
+        self.up_blocks = nn.LayerList([MobileUpBlock2d(c_in, c_out) for c_in, c_out in zip(up_in, w["up"])])
+        self.bottleneck = nn.Sequential()
+        for i, hidden in enumerate(w["bottleneck_hidden"]):
+            self.bottleneck.add_sublayer("r" + str(i), MobileResBlock2d(trunk, 3, 1, hidden_features=hidden))
+        decoded = w["up"][-1] if w["up"] else trunk
+        self.final = conv_stack([decoded, *w["final"], num_channels], weight_attr=nn.initializer.KaimingUniform)
+
+    def default_widths(self):
+        """The complete widths this mobile generator was built with (None for a non-mobile one).
+
+        The dense motion network's are ``self.dense_motion_network.default_widths()``."""
+        return None if self.widths is None else {k: list(v) for k, v in self.widths.items()}
 
     def deform_input(self, inp, deformation):
         """Warp ``inp`` (B, C, H, W) with a flow (B, h, w, 2), resized bilinearly if needed."""
@@ -120,7 +196,7 @@ class OcclusionAwareGenerator(nn.Layer):
                     occlusion_map = F.interpolate(
                         occlusion_map, size=out.shape[2:], mode="bilinear", align_corners=False
                     )
-                if self.border_fix is not None:
+                if self.border_fix is not None and not self.mobile_net:  # PaddleGAN skips it for mobile
                     occlusion_map = self.border_fix.occlusion(occlusion_map)
                 out = out * occlusion_map
             if full_outputs:

@@ -5,7 +5,7 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 
 from ..registry import KEYPOINT_DETECTORS
-from .blocks import AntiAliasInterpolation2d, Hourglass, coordinate_grid
+from .blocks import AntiAliasInterpolation2d, Hourglass, conv_stack, coordinate_grid, mobile_widths
 
 
 @KEYPOINT_DETECTORS.register
@@ -13,6 +13,14 @@ class KPDetector(nn.Layer):
     """Predicts ``num_kp`` keypoints in [-1, 1] (x, y) and, optionally, a 2x2 jacobian each.
 
     Input: NCHW float32 images in [0, 1]. Output: ``{"value": (N, K, 2), "jacobian": (N, K, 2, 2)}``.
+
+    ``mobile_net``: PaddleGAN's mobile layout: a depthwise-separable hourglass, a 3x3 anti-alias
+    kernel, and kp/jacobian heads of three 3x3 convs (no activation between them) instead of one
+    7x7 conv; with ``pad`` 0 both shrink the heatmap by 6 pixels.
+    ``widths`` (mobile only, for pruned networks): ``encoder`` (each down block's output width),
+    ``decoder`` (each up block's output width, deepest first), ``kp`` and ``jacobian`` (the two
+    hidden widths of each head; by default the hourglass output width). Missing keys take their
+    defaults; :meth:`default_widths` gives the complete dict.
     """
 
     def __init__(
@@ -28,28 +36,48 @@ class KPDetector(nn.Layer):
         single_jacobian_map=False,
         pad=0,
         antialias="strided",
+        mobile_net=False,
+        widths=None,
     ):
         super().__init__()
-        self.predictor = Hourglass(block_expansion, in_features=num_channels, max_features=max_features, num_blocks=num_blocks)
-        self.kp = nn.Conv2D(self.predictor.out_filters, num_kp, kernel_size=7, padding=pad)
+        heads = ("kp", "jacobian") if estimate_jacobian else ("kp",)
+        self.widths = mobile_widths(
+            "KPDetector", widths, mobile_net, block_expansion, num_channels, num_blocks, max_features, heads
+        )
+        self.mobile_net = mobile_net
+        self.num_channels_in = num_channels
+        self.predictor = Hourglass(
+            block_expansion, in_features=num_channels, max_features=max_features, num_blocks=num_blocks,
+            mobile_net=mobile_net, widths=self.widths,
+        )
+        feat = self.predictor.out_filters
+        if mobile_net:
+            self.kp = conv_stack([feat, *self.widths["kp"], num_kp], padding=pad, relu=False,
+                                 weight_attr=nn.initializer.KaimingUniform)
+        else:
+            self.kp = nn.Conv2D(feat, num_kp, kernel_size=7, padding=pad)
         self.num_kp = num_kp
         if estimate_jacobian:
             self.num_jacobian_maps = 1 if single_jacobian_map else num_kp
             # Starts at the identity jacobian, as in the original.
-            self.jacobian = nn.Conv2D(
-                self.predictor.out_filters,
-                4 * self.num_jacobian_maps,
-                kernel_size=7,
-                padding=pad,
-                weight_attr=nn.initializer.Constant(0.0),
-                bias_attr=nn.initializer.Assign(np.array([1, 0, 0, 1] * self.num_jacobian_maps, dtype="float32")),
-            )
+            zero = lambda: nn.initializer.Constant(0.0)  # noqa: E731
+            identity = nn.initializer.Assign(np.array([1, 0, 0, 1] * self.num_jacobian_maps, dtype="float32"))
+            if mobile_net:
+                self.jacobian = conv_stack([feat, *self.widths["jacobian"], 4 * self.num_jacobian_maps],
+                                           padding=pad, relu=False, weight_attr=zero, last_bias_attr=identity)
+            else:
+                self.jacobian = nn.Conv2D(feat, 4 * self.num_jacobian_maps, kernel_size=7, padding=pad,
+                                          weight_attr=zero(), bias_attr=identity)
         else:
             self.jacobian = None
         self.temperature = temperature
         self.scale_factor = scale_factor
         if scale_factor != 1:
-            self.down = AntiAliasInterpolation2d(num_channels, scale_factor, mode=antialias)
+            self.down = AntiAliasInterpolation2d(num_channels, scale_factor, mode=antialias, mobile_net=mobile_net)
+
+    def default_widths(self):
+        """The complete widths this mobile network was built with (None for a non-mobile one)."""
+        return None if self.widths is None else {k: list(v) for k, v in self.widths.items()}
 
     def forward(self, x):
         if self.scale_factor != 1:
