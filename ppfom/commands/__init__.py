@@ -14,4 +14,5 @@ COMMANDS = [
     ("export", "export", "export to Paddle inference models and Paddle Lite .nb files"),
     ("core-demo", "core_demo", "animate the shared reference sample with the core networks"),
     ("make-dataset", "make_dataset", "render synthetic talking-head videos in the dataset layout"),
+    ("prune", "prune", "prune channels of a mobile FOMM by measured importance and rewrite its config"),
 ]
