@@ -3,8 +3,11 @@ HELP = "export the networks to Paddle inference models (and Paddle Lite .nb file
 
 
 def add_arguments(parser):
-    parser.add_argument("--config-file", "--config", dest="config", required=True,
-                        help="YAML path or config name in configs/")
+    parser.add_argument("--config-file", "--config", dest="config", default=None,
+                        help="YAML path or config name in configs/ (required unless --mobile_net)")
+    parser.add_argument("--mobile_net", action="store_true",
+                        help="the compressed mobile model: config firstorder_vox_mobile_256 and weights vox-mobile "
+                             "unless given; a given config must be a mobile one")
     parser.add_argument("--load", "--weights", dest="weights", default=None,
                         help=".pdparams, original .pth.tar, or weight-store name (random weights if omitted: "
                              "only for trying the tool)")
@@ -30,7 +33,14 @@ def run(args):
     ok, reason = paddle_can_export()  # before loading anything big
     if not ok:
         raise ExportError(reason)
+    if args.config is None and not args.mobile_net:
+        raise ExportError("--config-file is required (or --mobile_net for the published mobile model)")
+    if args.mobile_net and args.config is None:
+        args.config = "firstorder_vox_mobile_256"
+        args.weights = args.weights or "vox-mobile"
     fomm = load_fomm(args.config, weights=args.weights, overrides=args.overrides)
+    if args.mobile_net and not getattr(fomm.generator, "mobile_net", False):
+        raise ExportError(f"--mobile_net: {args.config} is not a mobile config (model.generator.*.mobile_net: true)")
     batch, size = 1, None
     if args.inputs_size:
         batch, size, num_kp = parse_inputs_size(args.inputs_size)
