@@ -1,7 +1,8 @@
 """Fast inference: one engine interface, three backends.
 
-- ``inference``: the exported models in Paddle Inference (oneDNN on CPU, optionally bf16;
-  GPU with TensorRT fp16 when Paddle was built with CUDA). The default.
+- ``inference``: the exported models in Paddle Inference (oneDNN on CPU, optionally bf16, or
+  int8 where ``ppfom.quantize`` kept int8 models in the export; GPU with TensorRT fp16 when
+  Paddle was built with CUDA). The default.
 - ``lite``: the exported x86 ``.nb`` models in Paddle Lite (a check of what phones run).
 - ``dygraph``: the networks as they are, no export (always available).
 
@@ -15,6 +16,7 @@ Every engine works on numpy NCHW float32 frames in [0, 1]:
 ``animate`` strings these together for a stream of driving frames, in batches.
 """
 import abc
+import contextlib
 import os
 from pathlib import Path
 
@@ -24,7 +26,11 @@ from .errors import PpfomError
 from .kp_norm import movement_scale, normalize_kp
 
 BACKENDS = ("inference", "lite", "dygraph")
-PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISIONS = ("fp32", "bf16", "fp16", "int8")
+# Ops oneDNN runs in int8 for precision "int8". Letting it quantize every op it can (pool, concat,
+# elementwise) fails on the frame decoder with paddle 2.6.2 ("Quantize scale(0.000000) should not
+# be equal 0"); the convolutions are where the time goes anyway.
+INT8_ONEDNN_OPS = ("conv2d", "depthwise_conv2d")
 
 
 class EngineError(PpfomError):
@@ -171,6 +177,10 @@ class InferenceEngine(Engine):
             raise EngineError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
         self.model_dir = Path(model_dir)
         self.device, self.precision = _resolve_device(device, precision)
+        if self.precision == "int8" and "int8" not in info:
+            raise EngineError(f"{model_dir}: has no int8 models; make them with tools/export_model.py --int8")
+        # the models quantized where it pays (ppfom.quantize); the others run in fp32
+        self.int8_models = set(info.get("int8", {}).get("models", {})) if self.precision == "int8" else set()
         self.threads = threads or os.cpu_count() or 1
         self._predictors = {}
 
@@ -178,7 +188,8 @@ class InferenceEngine(Engine):
         if model not in self._predictors:
             import paddle.inference as pi
 
-            prefix = self.model_dir / model
+            int8 = model in self.int8_models
+            prefix = self.model_dir / (f"{model}.int8" if int8 else model)
             if not Path(f"{prefix}.pdmodel").is_file():
                 raise EngineError(f"{self.model_dir}: has no {model}.pdmodel; export it with tools/export_model.py")
             config = pi.Config(f"{prefix}.pdmodel", f"{prefix}.pdiparams")
@@ -195,10 +206,13 @@ class InferenceEngine(Engine):
                 config.set_mkldnn_cache_capacity(8)  # a few batch shapes, not one per call
                 if self.precision == "bf16":
                     config.enable_mkldnn_bfloat16()
+                if int8:  # the quantized program (ppfom.quantize) on oneDNN int8 kernels
+                    config.enable_mkldnn_int8(set(INT8_ONEDNN_OPS))
             config.switch_ir_optim(True)
             config.enable_memory_optim()
             config.disable_glog_info()
-            self._predictors[model] = pi.create_predictor(config)
+            with _quiet_native_output(int8):  # oneDNN's int8 passes print a page each
+                self._predictors[model] = pi.create_predictor(config)
         return self._predictors[model]
 
     def _run(self, model, inputs):
@@ -274,11 +288,37 @@ def _resolve_device(device, precision):
         device = "gpu" if paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0 else "cpu"
     if device == "cpu" and precision == "fp16":
         raise EngineError("fp16 needs a GPU; on CPU use fp32 or bf16")
+    if device == "gpu" and precision == "int8":
+        raise EngineError("int8 is a CPU (oneDNN) option; on GPU use fp32 or fp16")
     if device == "gpu" and precision == "bf16":
         raise EngineError("bf16 is a CPU (oneDNN) option; on GPU use fp32 or fp16")
     if precision == "bf16" and not cpu_has_bf16():
         raise EngineError("this CPU has no AVX-512 bf16 instructions; use fp32")
     return device, precision
+
+
+@contextlib.contextmanager
+def _quiet_native_output(enabled):
+    """Send what native code prints to stdout and stderr to /dev/null meanwhile (errors still
+    come back as exceptions; PPFOM_DEBUG=1 keeps the output)."""
+    if not enabled or os.environ.get("PPFOM_DEBUG"):
+        yield
+        return
+    import sys
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved + [devnull]:
+            os.close(fd)
 
 
 def cpu_has_bf16():

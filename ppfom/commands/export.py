@@ -24,6 +24,19 @@ def add_arguments(parser):
     parser.add_argument("-o", "--opt", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key (repeatable)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing export folder")
+    parser.add_argument("--int8", action="store_true",
+                        help="also quantize the per-frame models to int8 (Paddle Inference CPU, and Lite for the "
+                             "--lite targets), kept only if the reconstruction changes by at most --int8_max_change")
+    parser.add_argument("--calibration", default=None, metavar="DIR_OR_VIDEO",
+                        help="frames to calibrate and check int8 on: a video, a folder of frames, or a folder of "
+                             "videos / frame folders (default: ppfom's built-in sample frames)")
+    from ..quantize import ALGOS, DEFAULT_ALGO, MAX_CHANGE
+
+    parser.add_argument("--int8_algo", default=DEFAULT_ALGO, choices=ALGOS,
+                        help=f"activation calibration of Paddle's post-training quantization (default: {DEFAULT_ALGO})")
+    parser.add_argument("--int8_max_change", type=float, default=MAX_CHANGE,
+                        help="keep int8 only if mean|int8 - fp32| is at most this fraction of the fp32 model's L1 "
+                             f"to the held-out frames (default: {MAX_CHANGE})")
 
 
 def run(args):
@@ -33,6 +46,7 @@ def run(args):
     ok, reason = paddle_can_export()  # before loading anything big
     if not ok:
         raise ExportError(reason)
+    _check_int8_args(args)
     if args.config is None and not args.mobile_net:
         raise ExportError("--config-file is required (or --mobile_net for the published mobile model)")
     if args.mobile_net and args.config is None:
@@ -52,6 +66,31 @@ def run(args):
                         models=models, lite=lite, overwrite=args.overwrite)
     files = sorted(p.name for p in out.iterdir() if p.suffix in (".pdmodel", ".nb"))
     print(f"wrote {out}: {', '.join(files)}")
+    if args.int8:
+        from ..quantize import format_report, quantize_export
+
+        report = quantize_export(out, args.calibration, algo=args.int8_algo, max_change=args.int8_max_change,
+                                 say=print)
+        print(format_report(report))
     if not args.weights:
         print("note: random weights (no --load): for trying the tool, not for use")
     return 0
+
+
+def _check_int8_args(args):
+    """Bad int8 flags fail before the export's work."""
+    from pathlib import Path
+
+    from ..export import ExportError
+
+    if args.calibration is not None and not args.int8:
+        raise ExportError("--calibration is for --int8; add --int8")
+    if args.int8 and args.calibration is not None and not Path(args.calibration).exists():
+        raise ExportError(f"--calibration {args.calibration}: no such file or folder")
+    if args.int8 and not 0 <= args.int8_max_change < 1:
+        raise ExportError(f"--int8_max_change {args.int8_max_change}: expected a fraction, e.g. 0.05")
+    models = {m.strip() for m in args.models.split(",")}
+    if args.int8 and not ("kp_detector" in models and ({"source_encoder", "frame_decoder"} <= models
+                                                        or "generator" in models)):
+        raise ExportError("--int8 measures the reconstruction: export kp_detector with source_encoder and "
+                          "frame_decoder (or generator)")
