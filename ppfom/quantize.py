@@ -509,7 +509,8 @@ def _lite_int8(tmp, model, target, sample_inputs, int8_outputs, fp32_outputs):
     if record["mean_abs_diff_to_inference_int8"] > budget:
         nb.unlink()
         return dict(record, file=None, error=(
-            f"Lite's int8 kernels stray from Paddle Inference's int8 by {record['mean_abs_diff_to_inference_int8']:.4g} "
+            "Lite's int8 kernels stray from Paddle Inference's int8 by "
+            f"{record['mean_abs_diff_to_inference_int8']:.4g} "
             f"(mean), more than int8 differs from fp32 ({budget:.4g})"))
     return record
 
@@ -540,8 +541,7 @@ def _write_json(path, data):
 
 def quantize_export(model_dir, calibration_frames=None, out_dir=None, algo=DEFAULT_ALGO, batch_nums=None,
                     max_change=MAX_CHANGE, models=None, lite=None, ops=QUANTIZED_OPS, fp32_heads=True, threads=None,
-                    time_runs=5,
-                    overwrite=False, progress=False, say=None):
+                    time_runs=5, overwrite=False, progress=False, say=None):
     """Quantize the models of export folder ``model_dir`` to int8 and keep them if they pay.
 
     calibration_frames: what :func:`load_calibration` takes (None: the built-in sample frames).
@@ -549,11 +549,15 @@ def quantize_export(model_dir, calibration_frames=None, out_dir=None, algo=DEFAU
         the export plus the int8 models (``overwrite`` to replace one).
     algo: PostTrainingQuantization's activation calibration (``ALGOS``); batch_nums: at most this
         many calibration samples per model (None: all).
-    max_change: the int8 models are kept only if ``mean|int8 - fp32| / mean|fp32 - frame|`` on the
-        held-out frames (for the cached path, and for the whole generator where exported) is at
-        most this.
-    lite: Lite targets to convert the int8 models for (None: those the export has .nb files for).
-    Returns a report dict: ``kept``, ``reason``, ``metrics``, ``models`` (sizes), ``lite``, ``times``.
+    max_change: int8 models are kept only if ``mean|int8 - fp32| / mean|fp32 - frame|`` on the
+        held-out frames (through the cached path, and through the whole generator where exported)
+        is at most this; the largest passing set of :func:`_candidate_sets` is kept.
+    models: the models to quantize (default: those that run per frame, ``PER_FRAME_MODELS``).
+    ops: the op types quantized; fp32_heads: keep the output heads' convolutions in fp32.
+    lite: Lite targets to convert the kept int8 models for (None: those the export has .nb files for).
+    threads: CPU threads of the engines; time_runs: timed runs per engine (0: no timing).
+    Returns a report dict: ``kept``, ``reason``, ``change``, ``metrics``, ``candidates``, ``models``
+    (sizes), ``lite``, ``times``, ``written``.
     """
     from .infer import InferenceEngine
 
@@ -565,6 +569,9 @@ def quantize_export(model_dir, calibration_frames=None, out_dir=None, algo=DEFAU
         raise QuantizeError(f"int8 algo must be one of {', '.join(ALGOS)}, not {algo!r}")
     model_dir = Path(model_dir)
     info = read_export_info(model_dir)
+    if info.get("batch") not in (None, 1):
+        raise QuantizeError(f"{model_dir}: exported for batch {info.get('batch')}; int8 calibrates and measures "
+                            "frame by frame: export with batch 1 or --dynamic_batch")
     present = [m for m in MODELS if m in info.get("models", {})]
     if "kp_detector" not in present or not ({"source_encoder", "frame_decoder"} <= set(present)
                                             or "generator" in present):
@@ -618,7 +625,8 @@ def quantize_export(model_dir, calibration_frames=None, out_dir=None, algo=DEFAU
                   "calibration": {"clips": len(calibration), "frames": int(len(frames)),
                                   "samples": {m: len(f) for m, f in feeds.items()},
                                   "source": "built-in sample frames" if calibration_frames is None else
-                                  (str(calibration_frames) if isinstance(calibration_frames, (str, Path)) else "frames")},
+                                  (str(calibration_frames) if isinstance(calibration_frames, (str, Path))
+                                   else "frames")},
                   "held_out": {"clips": len(held), "frames": int(sum(len(c) - 1 for c in held))}}
         for model in models:
             say(f"int8: quantizing {model} ({len(feeds[model])} samples, {algo})")
@@ -661,8 +669,8 @@ def quantize_export(model_dir, calibration_frames=None, out_dir=None, algo=DEFAU
         report["metrics"], report["change"] = best["metrics"], best["change"]
         report["kept"] = chosen is not None
         if not report["kept"]:
-            report["reason"] = (f"int8 changes the reconstruction by {100 * best['change']:.2f} % of its L1 to the real "
-                                f"frames (> {100 * max_change:g} %) with {'+'.join(best['models'])}"
+            report["reason"] = (f"int8 changes the reconstruction by {100 * best['change']:.2f} % of its L1 to the "
+                                f"real frames (> {100 * max_change:g} %) with {'+'.join(best['models'])}"
                                 + (", and more with every smaller set tried" if len(report["candidates"]) > 1 else "")
                                 + ": int8 models not kept, nothing written")
             return report
@@ -721,7 +729,8 @@ def _candidate_sets(models):
     the keypoint detector alone."""
     models = list(models)
     sets = [models, [m for m in models if m != "generator"],
-            [m for m in models if m not in ("frame_decoder", "source_encoder")], [m for m in models if m == "kp_detector"]]
+            [m for m in models if m not in ("frame_decoder", "source_encoder")],
+            [m for m in models if m == "kp_detector"]]
     out = []
     for subset in sets:
         if subset and subset not in out:
@@ -751,8 +760,13 @@ def _install(model_dir, out_dir, tmp, files, info, new_info):
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return
-    if "int8" in info:  # an older int8 record: retire it before its files are replaced
+    if "int8" in info:  # an older int8 record: retire it, and its files, before the new ones go in
         _write_json(model_dir / "export_info.json", {k: v for k, v in info.items() if k != "int8"})
+        old = info["int8"]
+        stale = [f for entry in old.get("models", {}).values() for f in entry.get("files", [])]
+        stale += [f for targets in old.get("lite", {}).values() for f in targets.values()]
+        for name in set(stale) - set(files):
+            (model_dir / name).unlink(missing_ok=True)
     moved = []
     try:
         for name in files:
@@ -770,7 +784,8 @@ def format_report(report):
     m = report.get("metrics", {})
     lines = [report["reason"]]
     if m:
-        lines.append(f"  held-out frames {m['frames']}: L1 to the frame fp32 {m['l1_fp32']:.4f}, int8 {m['l1_int8']:.4f}; "
+        lines.append(f"  held-out frames {m['frames']}: L1 to the frame fp32 {m['l1_fp32']:.4f}, "
+                     f"int8 {m['l1_int8']:.4f}; "
                      f"mean |int8 - fp32| {m['diff']:.4f} ({100 * m['change']:.2f} %)"
                      + (f", generator {100 * m['generator_change']:.2f} %" if "generator_change" in m else "")
                      + (f"; keypoints mean |diff| {m['kp_value_mean_abs_diff']:.4f}" if "kp_value_mean_abs_diff" in m
