@@ -317,12 +317,14 @@ def nb_target(path):
 
 
 _LITE_PRECISION_IDS = {1: "fp32", 2: "int8", 3: "int32", 5: "fp16"}
+# Every kernel key, whatever its alias: int8 convolutions are keyed ``conv2d/fp32_out/...``.
+_ANY_KERNEL_KEY = re.compile(rb"[a-z0-9_]{2,}/[a-z0-9_]+/\d+/(\d+)/\d+")
 
 
 def nb_precisions(path):
     """The kernel precisions used in a ``.nb`` ("fp32", "fp16", "int8", ...)."""
     data = Path(path).read_bytes()
-    found = {_LITE_PRECISION_IDS.get(int(m.group(2))) for m in _KERNEL_KEY.finditer(data)}
+    found = {_LITE_PRECISION_IDS.get(int(m.group(1))) for m in _ANY_KERNEL_KEY.finditer(data)}
     found.discard(None)
     return found
 

@@ -251,7 +251,7 @@ def _pruned_widths(widths, spaces, kept):
     return new
 
 
-def prune_network(net, state, spaces, widths, importance, ratio, min_channels):
+def prune_network(state, spaces, widths, importance, ratio, min_channels):
     kept = {(s.widths_key, s.index): keep_indices(importance[s.probe], ratio, min_channels) for s in spaces}
     return _pruned_widths(widths, spaces, kept), slice_state(state, spaces, kept)
 
@@ -273,15 +273,15 @@ def prune_fomm(cfg, kp_detector, generator, pairs, ratio, min_channels=4, which=
     kp_state = {k: v.numpy() for k, v in kp_detector.state_dict().items()}
     gen_state = {k: v.numpy() for k, v in generator.state_dict().items()}
     if "kp_detector" in which:
-        new_widths, kp_state = prune_network(kp_detector, kp_state, kp_spaces, kp_widths, kp_importance, ratio,
+        new_widths, kp_state = prune_network(kp_state, kp_spaces, kp_widths, kp_importance, ratio,
                                              min_channels)
         gen_section["kp_detector_cfg"]["widths"] = new_widths
     if "generator" in which:
-        new_widths, gen_state = prune_network(generator, gen_state, gen_spaces, gen_widths, gen_importance, ratio,
+        new_widths, gen_state = prune_network(gen_state, gen_spaces, gen_widths, gen_importance, ratio,
                                               min_channels)
         gen_section["generator_cfg"]["widths"] = new_widths
         if dm_spaces:
-            new_widths, gen_state = prune_network(generator, gen_state, dm_spaces, dm_widths, gen_importance, ratio,
+            new_widths, gen_state = prune_network(gen_state, dm_spaces, dm_widths, gen_importance, ratio,
                                                   min_channels)
             gen_section["generator_cfg"]["dense_motion_params"]["widths"] = new_widths
     return cfg, {"kp_detector": kp_state, "generator": gen_state}

@@ -52,7 +52,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import PpfomError
-from .export import MODELS, ExportError, _run_opt, paddle_can_export, read_export_info
+from .export import MODELS, ExportError, _run_opt, nb_precisions, paddle_can_export, read_export_info
 
 ALGOS = ("abs_max", "avg", "KL", "hist", "mse", "emd", "min_max")
 DEFAULT_ALGO = "avg"
@@ -431,18 +431,6 @@ def _time_per_frame(engine, source, driving, runs, cached, with_generator):
 # Paddle Lite
 
 
-def nb_kernel_precisions(path):
-    """Kernel precisions of a Lite ``.nb``, every kernel alias counted (int8 convolutions are
-    keyed ``conv2d/fp32_out/...``, which :func:`ppfom.export.nb_precisions` does not read)."""
-    import re
-
-    names = {1: "fp32", 2: "int8", 3: "int32", 5: "fp16"}
-    found = {names.get(int(m.group(1))) for m in
-             re.finditer(rb"[a-z0-9_]{2,}/[a-z0-9_]+/\d+/(\d+)/\d+", Path(path).read_bytes())}
-    found.discard(None)
-    return found
-
-
 _LITE_PROBE = r"""
 import sys, numpy as np
 from paddlelite.lite import MobileConfig, create_paddle_predictor
@@ -493,7 +481,7 @@ def _lite_int8(tmp, model, target, sample_inputs, int8_outputs, fp32_outputs):
     nb = Path(f"{out}.nb")
     if code != 0 or not nb.is_file():
         return {"error": f"opt failed (see {report.name})"}
-    record = {"file": nb.name, "bytes": nb.stat().st_size, "kernels": sorted(nb_kernel_precisions(nb))}
+    record = {"file": nb.name, "bytes": nb.stat().st_size, "kernels": sorted(nb_precisions(nb))}
     if "int8" not in record["kernels"]:
         record["note"] = "opt chose no int8 kernel"
     if target != "x86":
@@ -810,4 +798,4 @@ def format_report(report):
 
 
 __all__ = ["quantize_export", "load_calibration", "split_clips", "format_report", "program_op_types",
-           "nb_kernel_precisions", "QuantizeError", "ExportError", "ALGOS", "MAX_CHANGE"]
+           "QuantizeError", "ExportError", "ALGOS", "MAX_CHANGE"]

@@ -164,7 +164,7 @@ def test_int8_engine_is_close_to_fp32(kept, clips):
 
 def test_lite_arm_files_use_int8_kernels(kept):
     from ppfom.export import nb_target
-    from ppfom.quantize import nb_kernel_precisions
+    from ppfom.export import nb_precisions
 
     folder, report = kept
     lite = json.loads((folder / "export_info.json").read_text())["int8"]["lite"]
@@ -172,7 +172,7 @@ def test_lite_arm_files_use_int8_kernels(kept):
     for model, files in lite.items():
         nb = folder / files["arm"]
         assert nb_target(nb) == "arm"
-        assert "int8" in nb_kernel_precisions(nb)
+        assert "int8" in nb_precisions(nb)
         assert report["lite"][model]["arm"]["bytes"] == nb.stat().st_size
 
 

@@ -284,6 +284,15 @@ def conv_stack(widths, kernel_size=3, padding=1, relu=True, weight_attr=None, la
 # ----------------------------------------------------------------------------- explicit widths
 
 
+class ExplicitWidths:
+    """Mixin of the networks that accept ``widths``: they keep the resolved dict in ``self.widths``
+    (None when not mobile)."""
+
+    def default_widths(self):
+        """The complete widths this mobile network was built with (None for a non-mobile one)."""
+        return None if self.widths is None else {k: list(v) for k, v in self.widths.items()}
+
+
 def resolve_widths(owner, defaults, widths, mobile_net):
     """``defaults`` with the entries of ``widths`` put in, checked; a new dict of lists.
 

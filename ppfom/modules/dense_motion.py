@@ -5,6 +5,7 @@ import paddle.nn.functional as F
 
 from .blocks import (
     AntiAliasInterpolation2d,
+    ExplicitWidths,
     Hourglass,
     conv_stack,
     coordinate_grid,
@@ -20,7 +21,7 @@ def stack_grid(x, y, height, width):
     return paddle.concat([x.reshape([-1, height, width, 1]), y.reshape([-1, height, width, 1])], axis=3)
 
 
-class DenseMotionNetwork(nn.Layer):
+class DenseMotionNetwork(ExplicitWidths, nn.Layer):
     """Predicts, for each pixel of the driving frame, where to sample the source.
 
     Motions are kept as separate x and y tensors of shape (B, K+1, H, W) (index 0 is the
@@ -79,10 +80,6 @@ class DenseMotionNetwork(nn.Layer):
         self.align_corners = align_corners
         if scale_factor != 1:
             self.down = AntiAliasInterpolation2d(num_channels, scale_factor, mode=antialias, mobile_net=mobile_net)
-
-    def default_widths(self):
-        """The complete widths this mobile network was built with (None for a non-mobile one)."""
-        return None if self.widths is None else {k: list(v) for k, v in self.widths.items()}
 
     def heatmap_representation(self, h, w, kp_driving, kp_source):
         """Driving minus source gaussians, with a zero background channel: (B, K+1, H, W)."""

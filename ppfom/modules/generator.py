@@ -7,6 +7,7 @@ from ..errors import ConfigError
 from ..registry import GENERATORS
 from .blocks import (
     DownBlock2d,
+    ExplicitWidths,
     MobileDownBlock2d,
     MobileResBlock2d,
     MobileUpBlock2d,
@@ -22,7 +23,7 @@ from .dense_motion import DenseMotionNetwork, stack_grid
 
 
 @GENERATORS.register
-class OcclusionAwareGenerator(nn.Layer):
+class OcclusionAwareGenerator(ExplicitWidths, nn.Layer):
     """Given a source image and source/driving keypoints, renders the driving frame.
 
     ``align_corners`` is grid_sample's convention (False: the original on torch >= 1.3;
@@ -135,12 +136,6 @@ class OcclusionAwareGenerator(nn.Layer):
             self.bottleneck.add_sublayer("r" + str(i), MobileResBlock2d(trunk, 3, 1, hidden_features=hidden))
         decoded = w["up"][-1] if w["up"] else trunk
         self.final = conv_stack([decoded, *w["final"], num_channels], weight_attr=nn.initializer.KaimingUniform)
-
-    def default_widths(self):
-        """The complete widths this mobile generator was built with (None for a non-mobile one).
-
-        The dense motion network's are ``self.dense_motion_network.default_widths()``."""
-        return None if self.widths is None else {k: list(v) for k, v in self.widths.items()}
 
     def deform_input(self, inp, deformation):
         """Warp ``inp`` (B, C, H, W) with a flow (B, h, w, 2), resized bilinearly if needed."""

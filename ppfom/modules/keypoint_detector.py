@@ -5,11 +5,12 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 
 from ..registry import KEYPOINT_DETECTORS
-from .blocks import AntiAliasInterpolation2d, Hourglass, conv_stack, coordinate_grid, mobile_widths
+from .blocks import (AntiAliasInterpolation2d, ExplicitWidths, Hourglass, conv_stack, coordinate_grid,
+                     mobile_widths)
 
 
 @KEYPOINT_DETECTORS.register
-class KPDetector(nn.Layer):
+class KPDetector(ExplicitWidths, nn.Layer):
     """Predicts ``num_kp`` keypoints in [-1, 1] (x, y) and, optionally, a 2x2 jacobian each.
 
     Input: NCHW float32 images in [0, 1]. Output: ``{"value": (N, K, 2), "jacobian": (N, K, 2, 2)}``.
@@ -45,7 +46,6 @@ class KPDetector(nn.Layer):
             "KPDetector", widths, mobile_net, block_expansion, num_channels, num_blocks, max_features, heads
         )
         self.mobile_net = mobile_net
-        self.num_channels_in = num_channels
         self.predictor = Hourglass(
             block_expansion, in_features=num_channels, max_features=max_features, num_blocks=num_blocks,
             mobile_net=mobile_net, widths=self.widths,
@@ -74,10 +74,6 @@ class KPDetector(nn.Layer):
         self.scale_factor = scale_factor
         if scale_factor != 1:
             self.down = AntiAliasInterpolation2d(num_channels, scale_factor, mode=antialias, mobile_net=mobile_net)
-
-    def default_widths(self):
-        """The complete widths this mobile network was built with (None for a non-mobile one)."""
-        return None if self.widths is None else {k: list(v) for k, v in self.widths.items()}
 
     def forward(self, x):
         if self.scale_factor != 1:

@@ -65,6 +65,15 @@ def _collate(items):
     }
 
 
+def _load_section(net, layout, name, path, where=None):
+    """Load section ``name`` of a weights layout into ``net`` strictly; a missing section is one clear error."""
+    from ..checkpoint.state import load_state_strict
+
+    if name not in layout:
+        raise PpfomError(f"{where or path}: no {name} section")
+    load_state_strict(net, layout[name], f"{path} [{name}]")
+
+
 def _save_atomic(obj, path):
     import paddle
 
@@ -163,7 +172,6 @@ class Trainer:
         """model.mode / teacher / distillation (see ppfom.training.distill): swap in the
         teacher's frozen half, load the student's starting weights, build the distillation loss."""
         from ..checkpoint.convert import read_weights
-        from ..checkpoint.state import load_state_strict
         from .distill import DistillationLoss, distillation_weights, load_teacher, training_mode
 
         model_cfg = self.cfg["model"]
@@ -173,15 +181,15 @@ class Trainer:
         if teacher is None and (self.mode in ("kp_detector", "generator") or weights):
             why = f"model.mode {self.mode}" if self.mode in ("kp_detector", "generator") else "model.distillation"
             raise ConfigError(f"{why} needs model.teacher (config and weights of the full model)")
+        layouts = {}  # one read when both halves come from the same file
         for key, name, net in (("kp_weight_path", "kp_detector", self.kp_detector),
                                ("gen_weight_path", "generator", self.generator)):
             path = model_cfg.get(key)
             if path in (None, "", "None"):
                 continue
-            layout, _ = read_weights(path)
-            if name not in layout:
-                raise PpfomError(f"model.{key} {path}: no {name} section")
-            load_state_strict(net, layout[name], f"{path} [{name}]")
+            if path not in layouts:
+                layouts[path] = read_weights(path)[0]
+            _load_section(net, layouts[path], name, path, f"model.{key} {path}")
         if self.mode == "kp_detector":
             self.generator = teacher[1]
         elif self.mode == "generator":
@@ -286,9 +294,7 @@ class Trainer:
 
         layout, _ = read_weights(path)
         for name, net in (("generator", self.generator), ("kp_detector", self.kp_detector)):
-            if name not in layout:
-                raise PpfomError(f"{path}: no {name} section")
-            load_state_strict(net, layout[name], f"{path} [{name}]")
+            _load_section(net, layout, name, path)
         if layout.get("discriminator"):
             load_state_strict(self.discriminator, layout["discriminator"], f"{path} [discriminator]")
 
