@@ -143,11 +143,13 @@ def _check_destination(out_dir, overwrite):
     return out_dir
 
 
-def export_models(fomm, out_dir, size=None, batch=1, models=MODELS, lite=(), overwrite=False, progress=True):
+def export_models(fomm, out_dir, size=None, batch=1, models=MODELS, lite=(), overwrite=False, progress=True,
+                  lite_weights="fp32"):
     """Export ``fomm``'s networks into ``out_dir``; returns its Path.
 
     size: frame size (default: the config's frame_shape); batch: a fixed batch size, or None
-    for a dynamic batch; lite: targets among ``LITE_TARGETS`` to also convert with opt.
+    for a dynamic batch; lite: targets among ``LITE_TARGETS`` to also convert with opt;
+    lite_weights: how the ``.nb`` files store weights, one of ``LITE_WEIGHTS``.
     """
     import paddle
 
@@ -160,6 +162,8 @@ def export_models(fomm, out_dir, size=None, batch=1, models=MODELS, lite=(), ove
     unknown = sorted(set(lite) - set(LITE_TARGETS))
     if unknown:
         raise ExportError(f"unknown Lite target(s) {', '.join(unknown)}; choose from {', '.join(LITE_TARGETS)}")
+    if lite_weights not in LITE_WEIGHTS:
+        raise ExportError(f"unknown Lite weight storage {lite_weights!r}; choose from {', '.join(LITE_WEIGHTS)}")
     out_dir = _check_destination(out_dir, overwrite)
     size = int(size or frame_size(fomm.config))
     num_kp = fomm.kp_detector.num_kp
@@ -184,6 +188,7 @@ def export_models(fomm, out_dir, size=None, batch=1, models=MODELS, lite=(), ove
         "config": fomm.config,
         "models": {},
         "lite": {},
+        "lite_weights": lite_weights,
     }
     try:
         from tqdm import tqdm
@@ -199,7 +204,7 @@ def export_models(fomm, out_dir, size=None, batch=1, models=MODELS, lite=(), ove
                 outputs = OUTPUTS[name] if (name != "kp_detector" or jacobian) else ["value"]
                 info["models"][name] = {"inputs": [s.name for s in specs], "outputs": outputs}
             else:
-                files = convert_to_lite(tmp / name, target, tmp / "lite_report.txt")
+                files = convert_to_lite(tmp / name, target, tmp / "lite_report.txt", weights=lite_weights)
                 info["lite"].setdefault(name, {}).update(files)
         (tmp / "export_info.json").write_text(json.dumps(info, indent=1, default=str))
         if out_dir.exists():
@@ -254,9 +259,19 @@ def _run_opt(args, report_path):
         return subprocess.run([_opt_tool(), *args], stdout=log, stderr=subprocess.STDOUT, check=False).returncode
 
 
-def convert_to_lite(prefix, target, report_path):
+# How .nb files store their weights. int16 is opt's "dynamic" weight quantization: weights are
+# kept as int16 with a scale per channel and turned back into floats when the model loads, so
+# the kernels and their precision are unchanged while the file shrinks by about 45 %. (Measured
+# on the shipped synthetic-64 model through Lite x86: the frames change by 0.02 % of the model's
+# L1 to the real frames. Lite 2.13's opt offers no fp16 weight storage: its fp16 files keep
+# fp32 weights.)
+LITE_WEIGHTS = ("fp32", "int16")
+
+
+def convert_to_lite(prefix, target, report_path, weights="fp32"):
     """Convert ``prefix.pdmodel`` for ``target``: x86 fp32, or ARM fp32 and fp16.
 
+    weights: "fp32", or "int16" to store the weights as int16 (see ``LITE_WEIGHTS``).
     Returns ``{variant: file name}``. opt's op-support table goes to ``report_path``; a model
     with an op the target cannot run is an error that names the ops.
     """
@@ -282,6 +297,8 @@ def convert_to_lite(prefix, target, report_path):
         flags = [*model, "--optimize_out_type=naive_buffer", f"--optimize_out={out}"]
         if fp16:
             flags.append("--enable_fp16=true")
+        if weights == "int16":
+            flags += ["--quant_model=true", "--quant_type=QUANT_INT16"]
         code = _run_opt(flags, report_path)
         if code != 0 or not Path(f"{out}.nb").is_file():
             raise ExportError(f"{prefix.name}: Paddle Lite opt failed for {variant}; see {report_path.name}")

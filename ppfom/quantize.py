@@ -653,13 +653,14 @@ def quantize_export(model_dir, calibration_frames=None, out_dir=None, algo=DEFAU
             if worst <= max_change:
                 chosen = report["candidates"][-1]
                 break
-        best = chosen or report["candidates"][0]
+        best = chosen or min(report["candidates"], key=lambda c: c["change"])
         report["metrics"], report["change"] = best["metrics"], best["change"]
         report["kept"] = chosen is not None
         if not report["kept"]:
+            tried = len(report["candidates"])
             report["reason"] = (f"int8 changes the reconstruction by {100 * best['change']:.2f} % of its L1 to the "
                                 f"real frames (> {100 * max_change:g} %) with {'+'.join(best['models'])}"
-                                + (", and more with every smaller set tried" if len(report["candidates"]) > 1 else "")
+                                + (f", the least of the {tried} model sets tried" if tried > 1 else "")
                                 + ": int8 models not kept, nothing written")
             return report
         kept = chosen["models"]
