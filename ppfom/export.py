@@ -346,8 +346,6 @@ def nb_precisions(path):
     return found
 
 
-
-
 def _ppfom_version():
     from . import __version__
 

@@ -25,6 +25,8 @@ statistics do not move); each sublayer's train/eval mode is put back afterwards,
 is removed, also when the forward raises. A layer called several times (the keypoint detector on
 source and driving frames, say) is counted once per call.
 """
+import contextlib
+
 import numpy as np
 import paddle
 import paddle.nn as nn
@@ -84,11 +86,23 @@ def trainable_params(layer):
     return sum(_numel(p.shape) for p in layer.parameters() if not p.stop_gradient)
 
 
+@contextlib.contextmanager
+def _eval_mode(*nets):
+    """Every sublayer of ``nets`` in eval mode meanwhile; each one's own mode put back after."""
+    modes = [(sub, sub.training) for net in nets for _, sub in net.named_sublayers(include_self=True)]
+    try:
+        for net in nets:
+            net.eval()
+        yield
+    finally:
+        for sub, training in modes:
+            sub.training = training
+
+
 def _count(layer, run, batch):
     """Hook ``layer``'s counted sublayers, call ``run()``, unhook; per-sample MACs by layer name."""
     calls = {}
     handles = []
-    modes = [(sub, sub.training) for _, sub in layer.named_sublayers(include_self=True)]
     for name, sub in layer.named_sublayers(include_self=True):
         if isinstance(sub, COUNTED_LAYERS):
             key = name or type(sub).__name__
@@ -98,14 +112,11 @@ def _count(layer, run, batch):
 
             handles.append(sub.register_forward_post_hook(hook))
     try:
-        layer.eval()
-        with paddle.no_grad():
+        with _eval_mode(layer), paddle.no_grad():
             run()
     finally:
         for handle in handles:
             handle.remove()
-        for sub, training in modes:
-            sub.training = training
     by_layer = {k: (v // batch if v % batch == 0 else v / batch) for k, v in calls.items()}
     return {"macs": sum(by_layer.values()), "params": trainable_params(layer), "by_layer": by_layer}
 
@@ -132,11 +143,7 @@ def fomm_flops(kp_detector, generator, size, num_channels=None):
     generator_cached}``. grid_sample, interpolate and the anti-aliasing blur are not counted.
     """
     channels = num_channels or getattr(generator, "num_channels", 3)
-    modes = [(sub, sub.training) for net in (kp_detector, generator)
-             for _, sub in net.named_sublayers(include_self=True)]
-    try:
-        kp_detector.eval()
-        generator.eval()
+    with _eval_mode(kp_detector, generator):
         rng = np.random.default_rng(0)  # not paddle's global generator: counting draws nothing from it
         source, driving = (paddle.to_tensor(rng.uniform(0, 1, (1, channels, size, size)).astype("float32"))
                            for _ in range(2))
@@ -148,9 +155,6 @@ def fomm_flops(kp_detector, generator, size, num_channels=None):
         cached = count_flops(generator, source, kp_driving=kp_driving, kp_source=kp_source, source_cache=cache,
                              full_outputs=False)
         encoder = _count(generator, lambda: generator.encode(source), 1)
-    finally:
-        for sub, training in modes:
-            sub.training = training
     return {
         "kp_detector": kp["macs"],
         "generator_cached": cached["macs"],

@@ -21,12 +21,11 @@ def run(args):
 
     from ..api import load_fomm
     from ..config import frame_size
+    from ..flops import trainable_params
     from ..kp_norm import normalize_kp
 
     fomm = load_fomm(args.config, weights=args.weights, overrides=args.overrides)
     size = args.size or frame_size(fomm.config)
-    # Trainable only: Paddle keeps BatchNorm statistics as (frozen) parameters, torch does not.
-    count = lambda layer: sum(int(np.prod(p.shape)) for p in layer.parameters() if not p.stop_gradient)  # noqa: E731
     rng = np.random.default_rng(0)
     frames = paddle.to_tensor(rng.uniform(0, 1, (2, 3, size, size)).astype("float32"))
     with paddle.no_grad():
@@ -37,8 +36,9 @@ def run(args):
         prediction = fomm.generator(frames[0:1], kp_source=first, kp_driving=moved)["prediction"]
     finite = bool(np.isfinite(prediction.numpy()).all())
     print(f"weights: {fomm.weights or 'random (none given)'}" + (f" [{fomm.weights_origin}]" if fomm.weights else ""))
-    print(f"keypoint detector: {count(fomm.kp_detector):,} parameters, {fomm.kp_detector.num_kp} keypoints")
-    print(f"generator: {count(fomm.generator):,} parameters")
+    # Trainable only: Paddle keeps BatchNorm statistics as (frozen) parameters, torch does not.
+    print(f"keypoint detector: {trainable_params(fomm.kp_detector):,} parameters, {fomm.kp_detector.num_kp} keypoints")
+    print(f"generator: {trainable_params(fomm.generator):,} parameters")
     n = fomm.numerics
     print(f"numerics: align_corners={n.align_corners}, antialias={n.antialias}, border_fix={n.border_fix}")
     print(f"one {size}x{size} frame: prediction {list(prediction.shape)}, finite={finite}")

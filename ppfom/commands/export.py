@@ -19,7 +19,9 @@ def add_arguments(parser):
     parser.add_argument("--dynamic_batch", action="store_true", help="any batch size at run time")
     parser.add_argument("--lite", default="", help="also convert for Paddle Lite: x86, arm or x86,arm "
                                                     "(arm gives fp32 and fp16 files)")
-    parser.add_argument("--lite_weights", default="fp32", choices=("fp32", "int16"),
+    from ..export import LITE_WEIGHTS
+
+    parser.add_argument("--lite_weights", default="fp32", choices=LITE_WEIGHTS,
                         help="how the .nb files store weights: int16 keeps them as int16 with a scale per channel, "
                              "turned back into floats when the model loads (files ~45%% smaller, frames change by "
                              "~0.02%% of the L1; the kernels stay fp32/fp16)")

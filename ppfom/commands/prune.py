@@ -58,8 +58,10 @@ def calibration_pairs(cfg, root, count, batch=8):
     return pairs
 
 
-def model_cost(fomm, size, fomm_flops, trainable_params):
+def model_cost(fomm, size):
     """Per-frame MACs (see ppfom.flops) and trainable parameters of both networks."""
+    from ..flops import fomm_flops, trainable_params
+
     return {"macs": fomm_flops(fomm.kp_detector, fomm.generator, size),
             "params": trainable_params(fomm.kp_detector) + trainable_params(fomm.generator)}
 
@@ -76,7 +78,6 @@ def run(args):
     from ..api import load_fomm
     from ..config import find_config
     from ..errors import PpfomError
-    from ..flops import fomm_flops, trainable_params
     from ..prune import prune_fomm
 
     config_path = find_config(args.config)
@@ -101,8 +102,7 @@ def run(args):
     load_state_strict(pruned.generator, state["generator"], "pruned [generator]")
     size = int(pairs[0][0].shape[-1])
     report = {"ratio": args.ratio, "which": list(which), "config": str(config_path), "weights": str(args.load),
-              "before": model_cost(fomm, size, fomm_flops, trainable_params),
-              "after": model_cost(pruned, size, fomm_flops, trainable_params)}
+              "before": model_cost(fomm, size), "after": model_cost(pruned, size)}
 
     import paddle
 

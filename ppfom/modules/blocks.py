@@ -363,7 +363,7 @@ class Encoder(nn.Layer):
                  widths=None):
         super().__init__()
         if widths is None:
-            widths = [_width(block_expansion, i + 1, max_features) for i in range(num_blocks)]
+            widths = hourglass_widths(block_expansion, num_blocks, max_features)["encoder"]
         block = MobileDownBlock2d if mobile_net else DownBlock2d
         inputs = [in_features] + list(widths[:-1])
         self.down_blocks = nn.LayerList([block(c_in, c_out) for c_in, c_out in zip(inputs, widths)])

@@ -86,7 +86,6 @@ def choose_model(opts):
     return opts.config or default[0], opts.weight_path or default[1]
 
 
-
 def _say(message):
     print(message, file=sys.stderr, flush=True)
 
@@ -98,7 +97,6 @@ def _to_input(frames_uint8):
 
 def _to_uint8(frames):
     return (np.clip(np.asarray(frames).transpose(0, 2, 3, 1), 0, 1) * 255).round().astype(np.uint8)
-
 
 
 def _normalized_shape(value):
