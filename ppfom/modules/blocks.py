@@ -172,6 +172,22 @@ class DownBlock2d(nn.Layer):
         return self.pool(F.relu(self.norm(self.conv(x))))
 
 
+class SpaceToDepth(nn.Layer):
+    """``pixel_unshuffle`` by ``factor`` as a grouped conv with one-hot kernels: Paddle Lite 2.13
+    has no x86 kernel for pixel_unshuffle (its inverse, pixel_shuffle, runs on x86 and ARM)."""
+
+    def __init__(self, channels, factor):
+        super().__init__()
+        one_hot = np.eye(factor * factor, dtype="float32").reshape([factor * factor, 1, factor, factor])
+        # Not persistable: a constant, not a weight, so checkpoints do not carry it.
+        self.register_buffer("kernel", paddle.to_tensor(np.tile(one_hot, [channels, 1, 1, 1])), persistable=False)
+        self.channels, self.factor = channels, factor
+        self.out_channels = channels * factor * factor
+
+    def forward(self, x):
+        return F.conv2d(x, self.kernel, stride=self.factor, groups=self.channels)
+
+
 class SameBlock2d(nn.Layer):
     """Conv, BatchNorm, ReLU at the same resolution.
 

@@ -74,6 +74,16 @@ def _load_section(net, layout, name, path, where=None):
     load_state_strict(net, layout[name], f"{path} [{name}]")
 
 
+def _missing_skip_weights(generator, state):
+    """The zero-started skip weights of ``generator`` when ``state`` has none of them, else {}."""
+    if getattr(generator, "skips", None) is None or not isinstance(state, dict):
+        return {}
+    own = {f"skips.{k}": v for k, v in generator.skips.state_dict().items()}
+    if any(k in state for k in own):
+        return {}
+    return {k: np.zeros(v.shape, "float32") for k, v in own.items()}
+
+
 def _save_atomic(obj, path):
     import paddle
 
@@ -293,6 +303,13 @@ class Trainer:
         from ..checkpoint.state import load_state_strict
 
         layout, _ = read_weights(path)
+        generator_state = layout.get("generator")
+        new_skips = _missing_skip_weights(self.generator, generator_state)
+        if new_skips:
+            # A model trained without skip connections: they start at zero, which renders the same frames.
+            layout = dict(layout, generator={**generator_state, **new_skips})
+            if self.is_main:
+                say(f"{path}: no skip connections in these weights; they start at zero")
         for name, net in (("generator", self.generator), ("kp_detector", self.kp_detector)):
             _load_section(net, layout, name, path)
         if layout.get("discriminator"):

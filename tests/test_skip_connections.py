@@ -1,0 +1,152 @@
+"""The generator's optional skip connections (ours): off by default, zero-started so that weights
+trained without them render the same frames, and trainable."""
+import copy
+
+import numpy as np
+import paddle
+import pytest
+
+from helpers import randomize, tiny_config
+from ppfom.api import load_fomm
+from ppfom.errors import ConfigError
+
+
+def networks(skip_connections, seed=0):
+    cfg = tiny_config(align_corners=True)
+    if skip_connections is not None:
+        cfg["model"]["generator"]["generator_cfg"]["skip_connections"] = skip_connections
+    paddle.seed(seed)
+    fomm = load_fomm(copy.deepcopy(cfg))
+    return fomm.kp_detector, fomm.generator
+
+
+def frames(seed, n=2):
+    return paddle.to_tensor(np.random.default_rng(seed).random((n, 3, 64, 64), dtype=np.float32))
+
+
+def test_off_by_default_and_zero_started_skips_render_the_same_frames():
+    kp_detector, plain = networks(None)
+    assert plain.skips is None
+    randomize(plain, 1)
+    randomize(kp_detector, 2)
+    _, skipped = networks(True)
+    state = plain.state_dict()
+    assert set(skipped.state_dict()) - set(state) == {"skips.0.weight", "skips.1.weight"}
+    skipped.set_state_dict(state)  # the skips keep their zero start
+    for net in (plain, skipped, kp_detector):
+        net.eval()
+    source, driving = frames(3), frames(4)
+    with paddle.no_grad():
+        kp_s, kp_d = kp_detector(source), kp_detector(driving)
+        want = plain(source, kp_driving=kp_d, kp_source=kp_s)["prediction"].numpy()
+        got = skipped(source, kp_driving=kp_d, kp_source=kp_s)["prediction"].numpy()
+        cache = skipped.encode(source)
+        cached = skipped(source, kp_driving=kp_d, kp_source=kp_s, source_cache=cache)["prediction"].numpy()
+    # one cached tensor: the deepest features, then the 32x32 and 64x64 levels packed to 16x16
+    assert list(cache) == ["features", "source_small"]
+    assert cache["features"].shape == [2, 32 + 16 * 4 + 8 * 16, 16, 16]
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    np.testing.assert_array_equal(cached, got)
+
+
+def test_skips_learn_and_then_change_the_frame():
+    kp_detector, generator = networks(True)
+    source, driving = frames(5), frames(6)
+    with paddle.no_grad():
+        kp_s, kp_d = kp_detector(source), kp_detector(driving)
+    generator.eval()
+    with paddle.no_grad():
+        before = generator(source, kp_driving=kp_d, kp_source=kp_s)["prediction"].numpy()
+    generator.train()
+    optimizer = paddle.optimizer.Adam(learning_rate=1e-3, parameters=generator.skips.parameters())
+    loss = paddle.abs(generator(source, kp_driving=kp_d, kp_source=kp_s)["prediction"] - driving).mean()
+    loss.backward()
+    optimizer.step()
+    weights = [p.numpy() for p in generator.skips.parameters()]
+    # Adam's first step moves every weight with a gradient by about lr, here times the skips' 10x
+    assert all(np.abs(w).max() > 5e-3 for w in weights)
+    generator.eval()
+    with paddle.no_grad():
+        after = generator(source, kp_driving=kp_d, kp_source=kp_s)["prediction"].numpy()
+    assert np.abs(after - before).max() > 1e-4
+
+
+def test_mobile_generator_refuses_skip_connections():
+    cfg = tiny_config()
+    cfg["model"]["generator"]["generator_cfg"].update(mobile_net=True, skip_connections=True)
+    with pytest.raises(ConfigError, match="skip_connections"):
+        load_fomm(cfg)
+
+
+def test_training_loads_weights_without_skips_and_starts_them_at_zero(tmp_path):
+    pytest.importorskip("cv2")
+    from ppfom.data.synthetic import make_dataset
+    from test_train import main_py, run_dir_of, train_config, write_config
+
+    root = tmp_path / "data"
+    make_dataset(root, n_train=2, n_test=1, size=64, frames=8, seed=1, progress=False)
+    cfg = train_config(root)
+    paddle.seed(0)
+    plain = load_fomm(copy.deepcopy(cfg))
+    weights = tmp_path / "plain.pdparams"
+    paddle.save(plain.state_dicts(), str(weights))
+
+    cfg["model"]["generator"]["generator_cfg"]["skip_connections"] = True
+    config = write_config(tmp_path, cfg)
+    result = main_py("--config-file", config, "--load", weights, "--output-dir", tmp_path / "out", "--max-steps", "2")
+    assert result.returncode == 0, result.stderr
+    assert "no skip connections in these weights; they start at zero" in result.stderr
+    state = paddle.load(str(run_dir_of(tmp_path / "out") / "checkpoints" / "latest.pdparams"))
+    assert all(np.abs(np.asarray(state["generator"][f"skips.{i}.weight"])).max() > 0 for i in (0, 1))
+
+
+def test_space_to_depth_is_pixel_unshuffle_and_pixel_shuffle_undoes_it():
+    import paddle.nn.functional as F
+
+    from ppfom.modules.blocks import SpaceToDepth
+
+    x = frames(7, n=1) * 3 - 1
+    x = paddle.concat([x, x * x], axis=1)  # 6 channels
+    packed = SpaceToDepth(6, 4)(x)
+    np.testing.assert_array_equal(packed.numpy(), F.pixel_unshuffle(x, 4).numpy())
+    np.testing.assert_array_equal(F.pixel_shuffle(packed, 4).numpy(), x.numpy())
+
+
+
+def test_skip_model_exports_and_matches_dygraph_cached_and_uncached(tmp_path):
+    """The packed source cache travels through the exported source encoder and frame decoder."""
+    from ppfom.export import paddle_can_export
+    from ppfom.infer import create_engine
+
+    if not paddle_can_export()[0]:
+        pytest.skip("this paddlepaddle cannot export")
+    backends = ["inference"]
+    try:
+        import paddlelite.lite  # noqa: F401
+
+        backends.append("lite")
+    except ImportError:
+        pass
+    cfg = tiny_config()
+    cfg["model"]["generator"]["generator_cfg"]["skip_connections"] = True
+    fomm = load_fomm(cfg)
+    randomize(fomm.kp_detector, 51), randomize(fomm.generator, 52)  # the skips too: non-zero
+    fomm.eval()
+    source, driving = frames(8, n=1).numpy(), frames(9, n=2).numpy()
+    reference = create_engine(fomm, "dygraph", size=64)
+    kp_source, kp_driving = reference.keypoints(source), reference.keypoints(driving)
+    want = reference.generate(reference.encode_source(source), kp_source, kp_driving)
+    with paddle.no_grad():
+        plain = load_fomm(tiny_config())
+        plain.generator.set_state_dict(fomm.generator.state_dict())
+        plain.eval()
+        without = plain.generator(paddle.to_tensor(np.repeat(source, 2, 0)),
+                                  kp_source={k: paddle.to_tensor(np.repeat(v, 2, 0)) for k, v in kp_source.items()},
+                                  kp_driving={k: paddle.to_tensor(v) for k, v in kp_driving.items()})["prediction"]
+    assert np.abs(want - without.numpy()).max() > 1e-3  # the skips do take part
+    for backend in backends:
+        engine = create_engine(fomm, backend, size=64, cache_dir=tmp_path, progress=False)
+        got = engine.generate(engine.encode_source(source), kp_source, kp_driving)
+        assert np.abs(got - want).max() <= 5e-4, backend
+        got = engine.generate_uncached(source, kp_source, kp_driving)
+        assert np.abs(got - want).max() <= 5e-4, backend
