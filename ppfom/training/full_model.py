@@ -61,6 +61,9 @@ Where we differ from the original, and why
   (2i+1)/n - 1) disagree by a factor (n-1)/n around the centre, so even a zero warp rescales
   the frame slightly and the equivariance target carries that bias (0.4% of the half-width at
   256 px) -- exactly as in the original on torch >= 1.3.
+* **Optional skip connections in the generator** (``generator_cfg.skip_connections``, off by
+  default; see ``ppfom.modules.generator``): ours, for small frames that the original decodes
+  from features at 1/4 of their size. Their 1x1 convs learn at 10x the generator's rate.
 * **Randomness**: the random warps come from paddle's global generator, which the trainer
   seeds per step, so a resumed run draws the same warps. The original draws from torch's
   unseeded generator.
