@@ -112,7 +112,6 @@ def test_space_to_depth_is_pixel_unshuffle_and_pixel_shuffle_undoes_it():
     np.testing.assert_array_equal(F.pixel_shuffle(packed, 4).numpy(), x.numpy())
 
 
-
 def test_skip_model_exports_and_matches_dygraph_cached_and_uncached(tmp_path):
     """The packed source cache travels through the exported source encoder and frame decoder."""
     from ppfom.export import paddle_can_export
