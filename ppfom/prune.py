@@ -115,29 +115,36 @@ def dense_motion_spaces(dense_motion, prefix="dense_motion_network"):
 def generator_spaces(generator):
     widths = generator.default_widths()
     spaces = []
-    first = widths["first"]
+    first, down, up = widths["first"], widths["down"], widths["up"]
+    # With skip connections, skips.{i} reads encoder level len(down) - 1 - i (the last ``first``
+    # width, then each down block's but the trunk) and adds into the output of up block i.
+    skips = getattr(generator, "skips", None) is not None
+
+    def skip_reading(level):
+        return [(f"skips.{len(down) - 1 - level}.weight", 1, 0)] if skips else []
+
     for k in range(len(first)):
         producers = [f"first.{k}.conv.weight", *_bn(f"first.{k}.norm")]
         if k + 1 < len(first):
             consumers = [(f"first.{k + 1}.conv.weight", 1, 0)]
         else:
-            consumers = _block_input("down_blocks.0")
+            consumers = _block_input("down_blocks.0") + skip_reading(0)
         spaces.append(Space("first", k, first[k], producers, consumers, probe=f"first.{k}.norm"))
-    down = widths["down"]
     for k in range(len(down) - 1):  # the last one is the residual trunk: not prunable
         spaces.append(Space("down", k, down[k], [f"down_blocks.{k}.conv1.weight", *_bn(f"down_blocks.{k}.norm1")],
-                            _block_input(f"down_blocks.{k + 1}"), probe=f"down_blocks.{k}.norm1"))
+                            _block_input(f"down_blocks.{k + 1}") + skip_reading(k + 1),
+                            probe=f"down_blocks.{k}.norm1"))
     for k, hidden in enumerate(widths["bottleneck_hidden"]):
         block = f"bottleneck.r{k}"
         producers = [f"{block}.conv_pw.weight", *_bn(f"{block}.norm_pw"), f"{block}.conv_dw.weight",
                      *_bn(f"{block}.norm_dw")]
         spaces.append(Space("bottleneck_hidden", k, hidden, producers, [(f"{block}.conv_pw_linear.weight", 1, 0)],
                             probe=f"{block}.norm_dw"))
-    up = widths["up"]
     for k in range(len(up)):
         consumers = _block_input(f"up_blocks.{k + 1}") if k + 1 < len(up) else _head_input("final.0")
-        spaces.append(Space("up", k, up[k], [f"up_blocks.{k}.conv1.weight", *_bn(f"up_blocks.{k}.norm1")],
-                            consumers, probe=f"up_blocks.{k}.norm1"))
+        producers = [f"up_blocks.{k}.conv1.weight", *_bn(f"up_blocks.{k}.norm1")]
+        producers += [f"skips.{k}.weight"] if skips else []  # its sum with the block's output
+        spaces.append(Space("up", k, up[k], producers, consumers, probe=f"up_blocks.{k}.norm1"))
     spaces += head_spaces("final", "final", widths["final"], 2, relu=True)
     return widths, spaces
 

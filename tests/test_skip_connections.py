@@ -8,7 +8,6 @@ import pytest
 
 from helpers import randomize, tiny_config
 from ppfom.api import load_fomm
-from ppfom.errors import ConfigError
 
 
 def networks(skip_connections, seed=0):
@@ -71,11 +70,87 @@ def test_skips_learn_and_then_change_the_frame():
     assert np.abs(after - before).max() > 1e-4
 
 
-def test_mobile_generator_refuses_skip_connections():
-    cfg = tiny_config()
-    cfg["model"]["generator"]["generator_cfg"].update(mobile_net=True, skip_connections=True)
-    with pytest.raises(ConfigError, match="skip_connections"):
-        load_fomm(cfg)
+def mobile_skip_fomm(skip_connections, seed):
+    from test_prune import mobile_config, mobile_fomm
+
+    cfg = mobile_config()
+    cfg["model"]["generator"]["generator_cfg"]["skip_connections"] = skip_connections
+    return mobile_fomm(seed, cfg)
+
+
+def test_mobile_skips_start_at_zero_and_map_encoder_widths_to_decoder_widths():
+    from test_prune import pairs, run
+
+    plain = mobile_skip_fomm(False, 1)
+    skipped = mobile_skip_fomm(True, 1)  # same seed: the same weights but for the skips
+    skipped.generator.set_state_dict({**skipped.generator.state_dict(), **{
+        f"skips.{i}.weight": paddle.zeros(skipped.generator.skips[i].weight.shape) for i in (0, 1)}})
+    widths = skipped.generator.default_widths()
+    # skips.0: the 32x32 level (first down block) into up block 0; skips.1: the 64x64 level into up block 1
+    assert skipped.generator.skips[0].weight.shape == [widths["up"][0], widths["down"][0], 1, 1]
+    assert skipped.generator.skips[1].weight.shape == [widths["up"][1], widths["first"][-1], 1, 1]
+    source, driving = pairs(1, seed=2)[0]
+    np.testing.assert_allclose(run(skipped, source, driving)[1], run(plain, source, driving)[1], atol=1e-6)
+    randomize(skipped.generator.skips, 3)
+    assert np.abs(run(skipped, source, driving)[1] - run(plain, source, driving)[1]).max() > 1e-3
+
+
+@pytest.mark.parametrize("space_key, index, norm, reader_norm", [
+    ("first", 2, "first.2.norm", "down_blocks.0.norm"),
+    ("down", 0, "down_blocks.0.norm1", "down_blocks.1.norm"),
+])
+def test_pruning_an_encoder_level_also_prunes_the_skip_that_reads_it(space_key, index, norm, reader_norm):
+    """Dead channels of an encoder level are removed from the skip conv that reads it too: the
+    sliced weights load strictly and render the same frames."""
+    from ppfom.checkpoint.state import load_state_strict
+    from ppfom.prune import generator_spaces, slice_state
+    from test_prune import pairs, run
+
+    fomm = mobile_skip_fomm(True, 4)
+    layers = dict(fomm.generator.named_sublayers())
+    size = layers[norm].weight.shape[0]
+    dead, live = np.arange(0, size, 2), np.arange(1, size, 2)
+    # relu(bn) == 0 on the dead channels, and on the next block's depthwise conv of them
+    # (which pruning removes with them)
+    for name in (norm, reader_norm):
+        weight, bias = layers[name].weight.numpy(), layers[name].bias.numpy()
+        weight[dead], bias[dead] = 0.0, -5.0
+        if name == norm:
+            bias[live] = 5.0
+        layers[name].weight.set_value(paddle.to_tensor(weight))
+        layers[name].bias.set_value(paddle.to_tensor(bias))
+    _, spaces = generator_spaces(fomm.generator)
+    space = next(s for s in spaces if s.widths_key == space_key and s.index == index)
+    full = {k: v.numpy() for k, v in fomm.generator.state_dict().items()}
+    sliced = slice_state(full, [space], {(space_key, index): live})
+    reader = "skips.1.weight" if space_key == "first" else "skips.0.weight"  # 64x64 level, 32x32 level
+    assert sliced[reader].shape[1] == len(live) < full[reader].shape[1]
+    cfg = copy.deepcopy(fomm.config)
+    widths = fomm.generator.default_widths()
+    widths[space_key][index] = len(live)
+    cfg["model"]["generator"]["generator_cfg"]["widths"] = widths
+    small = load_fomm(cfg)
+    small.kp_detector.set_state_dict(fomm.kp_detector.state_dict())
+    load_state_strict(small.generator, sliced, "one level pruned")
+    source, driving = pairs(1, seed=5)[0]
+    np.testing.assert_allclose(run(small, source, driving)[1], run(fomm, source, driving)[1], atol=1e-5)
+
+
+def test_pruned_mobile_skip_model_loads_from_its_rewritten_config_and_runs():
+    from ppfom.checkpoint.state import load_state_strict
+    from ppfom.prune import prune_fomm
+    from test_prune import pairs, run
+
+    fomm = mobile_skip_fomm(True, 6)
+    cfg, state = prune_fomm(fomm.config, fomm.kp_detector, fomm.generator, pairs(), ratio=0.5)
+    pruned = load_fomm(cfg)
+    load_state_strict(pruned.kp_detector, state["kp_detector"], "kp")
+    load_state_strict(pruned.generator, state["generator"], "gen")
+    widths = pruned.generator.default_widths()
+    assert state["generator"]["skips.0.weight"].shape == (widths["up"][0], widths["down"][0], 1, 1)
+    assert widths["up"][0] < fomm.generator.default_widths()["up"][0]
+    prediction = run(pruned, *pairs(1, seed=7)[0])[1]
+    assert np.isfinite(prediction).all() and prediction.shape == (2, 3, 64, 64)
 
 
 def test_training_loads_weights_without_skips_and_starts_them_at_zero(tmp_path):
@@ -112,7 +187,8 @@ def test_space_to_depth_is_pixel_unshuffle_and_pixel_shuffle_undoes_it():
     np.testing.assert_array_equal(F.pixel_shuffle(packed, 4).numpy(), x.numpy())
 
 
-def test_skip_model_exports_and_matches_dygraph_cached_and_uncached(tmp_path):
+@pytest.mark.parametrize("mobile_net", [False, True])
+def test_skip_model_exports_and_matches_dygraph_cached_and_uncached(tmp_path, mobile_net):
     """The packed source cache travels through the exported source encoder and frame decoder."""
     from ppfom.export import paddle_can_export
     from ppfom.infer import create_engine
@@ -128,6 +204,7 @@ def test_skip_model_exports_and_matches_dygraph_cached_and_uncached(tmp_path):
         pass
     cfg = tiny_config()
     cfg["model"]["generator"]["generator_cfg"]["skip_connections"] = True
+    cfg["model"]["generator"]["generator_cfg"]["mobile_net"] = mobile_net
     fomm = load_fomm(cfg)
     randomize(fomm.kp_detector, 51), randomize(fomm.generator, 52)  # the skips too: non-zero
     fomm.eval()
@@ -136,7 +213,9 @@ def test_skip_model_exports_and_matches_dygraph_cached_and_uncached(tmp_path):
     kp_source, kp_driving = reference.keypoints(source), reference.keypoints(driving)
     want = reference.generate(reference.encode_source(source), kp_source, kp_driving)
     with paddle.no_grad():
-        plain = load_fomm(tiny_config())
+        without_skips = copy.deepcopy(cfg)
+        without_skips["model"]["generator"]["generator_cfg"]["skip_connections"] = False
+        plain = load_fomm(without_skips)
         plain.generator.set_state_dict(fomm.generator.state_dict())
         plain.eval()
         without = plain.generator(paddle.to_tensor(np.repeat(source, 2, 0)),

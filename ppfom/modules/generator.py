@@ -45,7 +45,8 @@ class OcclusionAwareGenerator(ExplicitWidths, nn.Layer):
     level are warped and masked like the deepest ones, and each is added to the decoder at its
     resolution through a 1x1 conv that starts at zero (so a checkpoint trained without them
     loads and renders the same pictures). Without them the frame is decoded from features at
-    1/2**num_down_blocks of its size, which blurs small frames (MODEL_CARD.md).
+    1/2**num_down_blocks of its size, which blurs small frames (MODEL_CARD.md). The mobile
+    layout has them too: a 1x1 conv from each encoder level's width to its up block's.
     """
 
     def __init__(
@@ -103,26 +104,13 @@ class OcclusionAwareGenerator(ExplicitWidths, nn.Layer):
         else:
             self.dense_motion_network = None
 
-        if skip_connections and mobile_net:
-            raise ConfigError("skip_connections is not available with mobile_net")
         if mobile_net:
             self._build_mobile(num_channels)
         else:
             self._build(num_channels, block_expansion, width, num_down_blocks, num_bottleneck_blocks)
         self.skips = None
         if skip_connections:
-            # skips[i] feeds the output of up block i, from the encoder level of the same size.
-            # 10x the learning rate: Adam moves a weight by about lr per step, and from zero at
-            # 2e-4 the skips took over 900 steps to change the L1 by 0.001 (measured).
-            skip_attr = paddle.ParamAttr(initializer=nn.initializer.Constant(0.0), learning_rate=10.0)
-            levels = list(reversed(range(num_down_blocks)))
-            self.skips = nn.LayerList(
-                [nn.Conv2D(width(l), width(l), kernel_size=1, weight_attr=skip_attr, bias_attr=False) for l in levels]
-            )
-            # The encoder packs every level into its deepest resolution (space to depth), so the
-            # source cache stays one "features" tensor for exported models and engines.
-            self.skip_packers = nn.LayerList([SpaceToDepth(width(l), 2 ** (num_down_blocks - l)) for l in levels])
-            self.packed_widths = [width(num_down_blocks)] + [p.out_channels for p in self.skip_packers]
+            self._build_skips(width, num_down_blocks)
         self.estimate_occlusion_map = estimate_occlusion_map
         self.num_channels = num_channels
         self.align_corners = align_corners
@@ -160,6 +148,30 @@ class OcclusionAwareGenerator(ExplicitWidths, nn.Layer):
             self.bottleneck.add_sublayer("r" + str(i), MobileResBlock2d(trunk, 3, 1, hidden_features=hidden))
         decoded = w["up"][-1] if w["up"] else trunk
         self.final = conv_stack([decoded, *w["final"], num_channels], weight_attr=nn.initializer.KaimingUniform)
+
+    def _build_skips(self, width, num_down_blocks):
+        # Encoder level l (full size at 0) feeds the output of up block num_down_blocks - 1 - l.
+        if not self.mobile_net:
+            encoder = [width(l) for l in range(num_down_blocks)]
+            decoder = [width(num_down_blocks - i - 1) for i in range(num_down_blocks)]
+            trunk = width(num_down_blocks)
+        else:  # mobile or pruned: the level widths are the blocks' outputs
+            encoder = [self.widths["first"][-1]] + self.widths["down"][:-1]
+            decoder = self.widths["up"]
+            trunk = self.widths["down"][-1] if num_down_blocks else self.widths["first"][-1]
+        levels = list(reversed(range(num_down_blocks)))
+        # Zero start, so weights trained without skips render the same frames. 10x the learning
+        # rate: Adam moves a weight by about lr per step, and from zero at 2e-4 the skips took
+        # over 900 steps to change the L1 by 0.001 (measured).
+        skip_attr = paddle.ParamAttr(initializer=nn.initializer.Constant(0.0), learning_rate=10.0)
+        self.skips = nn.LayerList(
+            [nn.Conv2D(encoder[l], decoder[i], kernel_size=1, weight_attr=skip_attr, bias_attr=False)
+             for i, l in enumerate(levels)]
+        )
+        # The encoder packs every level into its deepest resolution (space to depth), so the
+        # source cache stays one "features" tensor for exported models and engines.
+        self.skip_packers = nn.LayerList([SpaceToDepth(encoder[l], 2 ** (num_down_blocks - l)) for l in levels])
+        self.packed_widths = [trunk] + [p.out_channels for p in self.skip_packers]
 
     def deform_input(self, inp, deformation):
         """Warp ``inp`` (B, C, H, W) with a flow (B, h, w, 2), resized bilinearly if needed."""

@@ -63,7 +63,8 @@ Where we differ from the original, and why
   256 px) -- exactly as in the original on torch >= 1.3.
 * **Optional skip connections in the generator** (``generator_cfg.skip_connections``, off by
   default; see ``ppfom.modules.generator``): ours, for small frames that the original decodes
-  from features at 1/4 of their size. Their 1x1 convs learn at 10x the generator's rate.
+  from features at 1/4 of their size. Their 1x1 convs learn at 10x the generator's rate. The
+  mobile generator can have them too.
 * **Randomness**: the random warps come from paddle's global generator, which the trainer
   seeds per step, so a resumed run draws the same warps. The original draws from torch's
   unseeded generator.
