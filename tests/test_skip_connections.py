@@ -10,10 +10,12 @@ from helpers import randomize, tiny_config
 from ppfom.api import load_fomm
 
 
-def networks(skip_connections, seed=0):
+def networks(skip_connections, seed=0, skip_source_image=None):
     cfg = tiny_config(align_corners=True)
     if skip_connections is not None:
         cfg["model"]["generator"]["generator_cfg"]["skip_connections"] = skip_connections
+    if skip_source_image is not None:
+        cfg["model"]["generator"]["generator_cfg"]["skip_source_image"] = skip_source_image
     paddle.seed(seed)
     fomm = load_fomm(copy.deepcopy(cfg))
     return fomm.kp_detector, fomm.generator
@@ -48,6 +50,34 @@ def test_off_by_default_and_zero_started_skips_render_the_same_frames():
     np.testing.assert_array_equal(cached, got)
 
 
+@pytest.mark.parametrize("skip_connections", [False, True])
+def test_source_image_skip_starts_at_zero_and_caches_the_source_itself(skip_connections):
+    kp_detector, plain = networks(skip_connections)
+    assert plain.image_skip is None
+    randomize(plain, 11)
+    randomize(kp_detector, 12)
+    _, skipped = networks(skip_connections, skip_source_image=True)
+    assert set(skipped.state_dict()) - set(plain.state_dict()) == {"image_skip.weight"}
+    assert skipped.image_skip.weight.shape == [8, 3, 1, 1]  # RGB into the full-size decoder output
+    skipped.set_state_dict(plain.state_dict())
+    for net in (plain, skipped, kp_detector):
+        net.eval()
+    source, driving = frames(13), frames(14)
+    with paddle.no_grad():
+        kp_s, kp_d = kp_detector(source), kp_detector(driving)
+        want = plain(source, kp_driving=kp_d, kp_source=kp_s)["prediction"].numpy()
+        cache = skipped.encode(source)
+        got = skipped(source, kp_driving=kp_d, kp_source=kp_s, source_cache=cache)["prediction"].numpy()
+        np.testing.assert_allclose(got, want, atol=1e-6)
+        # the source travels in the cache, packed to 16x16 after everything else
+        deepest, inputs = skipped._unpack(cache["features"])
+        assert cache["features"].shape[1] == 32 + (16 * 4 + 8 * 16 if skip_connections else 0) + 3 * 16
+        np.testing.assert_array_equal(inputs[-1].numpy(), source.numpy())
+        randomize(skipped.image_skip, 15)
+        changed = skipped(source, kp_driving=kp_d, kp_source=kp_s, source_cache=cache)["prediction"].numpy()
+    assert np.abs(changed - want).max() > 1e-3
+
+
 def test_skips_learn_and_then_change_the_frame():
     kp_detector, generator = networks(True)
     source, driving = frames(5), frames(6)
@@ -70,10 +100,10 @@ def test_skips_learn_and_then_change_the_frame():
     assert np.abs(after - before).max() > 1e-4
 
 
-def mobile_skip_fomm(skip_connections, seed):
+def mobile_skip_fomm(skip_connections, seed, cfg=None):
     from test_prune import mobile_config, mobile_fomm
 
-    cfg = mobile_config()
+    cfg = copy.deepcopy(cfg) if cfg else mobile_config()
     cfg["model"]["generator"]["generator_cfg"]["skip_connections"] = skip_connections
     return mobile_fomm(seed, cfg)
 
@@ -141,13 +171,16 @@ def test_pruned_mobile_skip_model_loads_from_its_rewritten_config_and_runs():
     from ppfom.prune import prune_fomm
     from test_prune import pairs, run
 
-    fomm = mobile_skip_fomm(True, 6)
+    cfg = mobile_skip_fomm(True, 6).config
+    cfg["model"]["generator"]["generator_cfg"]["skip_source_image"] = True
+    fomm = mobile_skip_fomm(True, 6, cfg)
     cfg, state = prune_fomm(fomm.config, fomm.kp_detector, fomm.generator, pairs(), ratio=0.5)
     pruned = load_fomm(cfg)
     load_state_strict(pruned.kp_detector, state["kp_detector"], "kp")
     load_state_strict(pruned.generator, state["generator"], "gen")
     widths = pruned.generator.default_widths()
     assert state["generator"]["skips.0.weight"].shape == (widths["up"][0], widths["down"][0], 1, 1)
+    assert state["generator"]["image_skip.weight"].shape == (widths["up"][-1], 3, 1, 1)
     assert widths["up"][0] < fomm.generator.default_widths()["up"][0]
     prediction = run(pruned, *pairs(1, seed=7)[0])[1]
     assert np.isfinite(prediction).all() and prediction.shape == (2, 3, 64, 64)
@@ -166,13 +199,14 @@ def test_training_loads_weights_without_skips_and_starts_them_at_zero(tmp_path):
     weights = tmp_path / "plain.pdparams"
     paddle.save(plain.state_dicts(), str(weights))
 
-    cfg["model"]["generator"]["generator_cfg"]["skip_connections"] = True
+    cfg["model"]["generator"]["generator_cfg"].update(skip_connections=True, skip_source_image=True)
     config = write_config(tmp_path, cfg)
     result = main_py("--config-file", config, "--load", weights, "--output-dir", tmp_path / "out", "--max-steps", "2")
     assert result.returncode == 0, result.stderr
-    assert "no skip connections in these weights; they start at zero" in result.stderr
+    assert "no skip connections and no source-image skip in these weights; they start at zero" in result.stderr
     state = paddle.load(str(run_dir_of(tmp_path / "out") / "checkpoints" / "latest.pdparams"))
-    assert all(np.abs(np.asarray(state["generator"][f"skips.{i}.weight"])).max() > 0 for i in (0, 1))
+    for name in ("skips.0.weight", "skips.1.weight", "image_skip.weight"):
+        assert np.abs(np.asarray(state["generator"][name])).max() > 0, name
 
 
 def test_space_to_depth_is_pixel_unshuffle_and_pixel_shuffle_undoes_it():
@@ -205,6 +239,7 @@ def test_skip_model_exports_and_matches_dygraph_cached_and_uncached(tmp_path, mo
     cfg = tiny_config()
     cfg["model"]["generator"]["generator_cfg"]["skip_connections"] = True
     cfg["model"]["generator"]["generator_cfg"]["mobile_net"] = mobile_net
+    cfg["model"]["generator"]["generator_cfg"]["skip_source_image"] = mobile_net  # once with it
     fomm = load_fomm(cfg)
     randomize(fomm.kp_detector, 51), randomize(fomm.generator, 52)  # the skips too: non-zero
     fomm.eval()
@@ -214,7 +249,7 @@ def test_skip_model_exports_and_matches_dygraph_cached_and_uncached(tmp_path, mo
     want = reference.generate(reference.encode_source(source), kp_source, kp_driving)
     with paddle.no_grad():
         without_skips = copy.deepcopy(cfg)
-        without_skips["model"]["generator"]["generator_cfg"]["skip_connections"] = False
+        without_skips["model"]["generator"]["generator_cfg"].update(skip_connections=False, skip_source_image=False)
         plain = load_fomm(without_skips)
         plain.generator.set_state_dict(fomm.generator.state_dict())
         plain.eval()

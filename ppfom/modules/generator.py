@@ -23,6 +23,13 @@ from .border_fix import BorderFix
 from .dense_motion import DenseMotionNetwork, stack_grid
 
 
+def _skip_attr():
+    # Zero start, so weights trained without skips render the same frames. 10x the learning
+    # rate: Adam moves a weight by about lr per step, and from zero at 2e-4 the skips took over
+    # 900 steps to change the L1 by 0.001 (measured).
+    return paddle.ParamAttr(initializer=nn.initializer.Constant(0.0), learning_rate=10.0)
+
+
 @GENERATORS.register
 class OcclusionAwareGenerator(ExplicitWidths, nn.Layer):
     """Given a source image and source/driving keypoints, renders the driving frame.
@@ -47,6 +54,11 @@ class OcclusionAwareGenerator(ExplicitWidths, nn.Layer):
     loads and renders the same pictures). Without them the frame is decoded from features at
     1/2**num_down_blocks of its size, which blurs small frames (MODEL_CARD.md). The mobile
     layout has them too: a 1x1 conv from each encoder level's width to its up block's.
+
+    ``skip_source_image`` (ours, off in the original): the source image itself, warped and
+    masked, is added to the decoder's full-resolution output through a zero-started 1x1 conv.
+    Where the warp is right the decoder then only has to pass it through; where the occlusion
+    map hides the source (an opened mouth, what a turn reveals) it paints.
     """
 
     def __init__(
@@ -66,6 +78,7 @@ class OcclusionAwareGenerator(ExplicitWidths, nn.Layer):
         mobile_net=False,
         widths=None,
         skip_connections=False,
+        skip_source_image=False,
     ):
         super().__init__()
         width = lambda level: min(max_features, block_expansion * (2 ** level))  # noqa: E731
@@ -108,9 +121,12 @@ class OcclusionAwareGenerator(ExplicitWidths, nn.Layer):
             self._build_mobile(num_channels)
         else:
             self._build(num_channels, block_expansion, width, num_down_blocks, num_bottleneck_blocks)
-        self.skips = None
+        self.skips = self.image_skip = None
+        self.skip_packers, self.packed_widths = nn.LayerList(), [self.trunk_width]
         if skip_connections:
             self._build_skips(width, num_down_blocks)
+        if skip_source_image:
+            self._build_image_skip(num_channels, num_down_blocks)
         self.estimate_occlusion_map = estimate_occlusion_map
         self.num_channels = num_channels
         self.align_corners = align_corners
@@ -131,6 +147,7 @@ class OcclusionAwareGenerator(ExplicitWidths, nn.Layer):
         for i in range(num_bottleneck_blocks):
             self.bottleneck.add_sublayer("r" + str(i), ResBlock2d(width(num_down_blocks), kernel_size=3, padding=1))
         self.final = nn.Conv2D(block_expansion, num_channels, kernel_size=7, padding=3)
+        self.trunk_width, self.decoded_width = width(num_down_blocks), block_expansion
 
     def _build_mobile(self, num_channels):
         w = self.widths
@@ -147,6 +164,7 @@ class OcclusionAwareGenerator(ExplicitWidths, nn.Layer):
         for i, hidden in enumerate(w["bottleneck_hidden"]):
             self.bottleneck.add_sublayer("r" + str(i), MobileResBlock2d(trunk, 3, 1, hidden_features=hidden))
         decoded = w["up"][-1] if w["up"] else trunk
+        self.trunk_width, self.decoded_width = trunk, decoded
         self.final = conv_stack([decoded, *w["final"], num_channels], weight_attr=nn.initializer.KaimingUniform)
 
     def _build_skips(self, width, num_down_blocks):
@@ -154,24 +172,27 @@ class OcclusionAwareGenerator(ExplicitWidths, nn.Layer):
         if not self.mobile_net:
             encoder = [width(l) for l in range(num_down_blocks)]
             decoder = [width(num_down_blocks - i - 1) for i in range(num_down_blocks)]
-            trunk = width(num_down_blocks)
         else:  # mobile or pruned: the level widths are the blocks' outputs
             encoder = [self.widths["first"][-1]] + self.widths["down"][:-1]
             decoder = self.widths["up"]
-            trunk = self.widths["down"][-1] if num_down_blocks else self.widths["first"][-1]
         levels = list(reversed(range(num_down_blocks)))
-        # Zero start, so weights trained without skips render the same frames. 10x the learning
-        # rate: Adam moves a weight by about lr per step, and from zero at 2e-4 the skips took
-        # over 900 steps to change the L1 by 0.001 (measured).
-        skip_attr = paddle.ParamAttr(initializer=nn.initializer.Constant(0.0), learning_rate=10.0)
         self.skips = nn.LayerList(
-            [nn.Conv2D(encoder[l], decoder[i], kernel_size=1, weight_attr=skip_attr, bias_attr=False)
+            [nn.Conv2D(encoder[l], decoder[i], kernel_size=1, weight_attr=_skip_attr(), bias_attr=False)
              for i, l in enumerate(levels)]
         )
-        # The encoder packs every level into its deepest resolution (space to depth), so the
+        for l in levels:
+            self._add_packer(encoder[l], 2 ** (num_down_blocks - l))
+
+    def _build_image_skip(self, num_channels, num_down_blocks):
+        self.image_skip = nn.Conv2D(num_channels, self.decoded_width, kernel_size=1, weight_attr=_skip_attr(),
+                                    bias_attr=False)
+        self._add_packer(num_channels, 2 ** num_down_blocks)
+
+    def _add_packer(self, channels, factor):
+        # The encoder packs every skip input into its deepest resolution (space to depth), so the
         # source cache stays one "features" tensor for exported models and engines.
-        self.skip_packers = nn.LayerList([SpaceToDepth(encoder[l], 2 ** (num_down_blocks - l)) for l in levels])
-        self.packed_widths = [trunk] + [p.out_channels for p in self.skip_packers]
+        self.skip_packers.append(SpaceToDepth(channels, factor))
+        self.packed_widths.append(self.skip_packers[-1].out_channels)
 
     def deform_input(self, inp, deformation):
         """Warp ``inp`` (B, C, H, W) with a flow (B, h, w, 2), resized bilinearly if needed."""
@@ -195,23 +216,28 @@ class OcclusionAwareGenerator(ExplicitWidths, nn.Layer):
             levels.append(out)
             out = block(out)
         small = self.dense_motion_network.downsample(source_image) if self.dense_motion_network else None
-        if self.skips is not None:
-            out = paddle.concat([out] + [pack(level) for pack, level in zip(self.skip_packers, levels[::-1])], axis=1)
+        skip_inputs = (levels[::-1] if self.skips is not None else []) + ([source_image] if self.image_skip is not None else [])
+        if skip_inputs:
+            out = paddle.concat([out] + [pack(x) for pack, x in zip(self.skip_packers, skip_inputs)], axis=1)
         return {"features": out, "source_small": small}
 
     def _unpack(self, features):
-        """(deepest features, [encoder levels in the order the decoder meets them])."""
-        if self.skips is None:
-            return features, None
+        """(deepest features, [skip inputs: encoder levels in the order the decoder meets them,
+        then the source image])."""
+        if not self.packed_widths[1:]:
+            return features, []
         parts = paddle.split(features, self.packed_widths, axis=1)
         return parts[0], [F.pixel_shuffle(part, pack.factor) for pack, part in zip(self.skip_packers, parts[1:])]
 
-    def decode(self, warped_features, warped_skips=None):
+    def decode(self, warped_features, warped_skip_inputs=()):
+        """The frame from the warped deepest features and the warped skip inputs (see _unpack)."""
         out = self.bottleneck(warped_features)
         for i, block in enumerate(self.up_blocks):
             out = block(out)
-            if warped_skips is not None:
-                out = out + self.skips[i](warped_skips[i])
+            if self.skips is not None:
+                out = out + self.skips[i](warped_skip_inputs[i])
+        if self.image_skip is not None:
+            out = out + self.image_skip(warped_skip_inputs[-1])
         return F.sigmoid(self.final(out))
 
     def _warp_and_mask(self, features, deformation, occlusion_map):
@@ -246,8 +272,7 @@ class OcclusionAwareGenerator(ExplicitWidths, nn.Layer):
             if occlusion_map is not None:
                 output["occlusion_map"] = occlusion_map
             out = self._warp_and_mask(out, deformation, occlusion_map)
-            if skips is not None:
-                skips = [self._warp_and_mask(level, deformation, occlusion_map) for level in skips]
+            skips = [self._warp_and_mask(x, deformation, occlusion_map) for x in skips]
             if full_outputs:
                 output["deformed"] = self.deform_input(source_image, deformation)
             output["deformation"] = deformation

@@ -64,7 +64,8 @@ Where we differ from the original, and why
 * **Optional skip connections in the generator** (``generator_cfg.skip_connections``, off by
   default; see ``ppfom.modules.generator``): ours, for small frames that the original decodes
   from features at 1/4 of their size. Their 1x1 convs learn at 10x the generator's rate. The
-  mobile generator can have them too.
+  mobile generator can have them too. ``skip_source_image`` adds the warped, masked source
+  image to the full-size decoder output the same way.
 * **Randomness**: the random warps come from paddle's global generator, which the trainer
   seeds per step, so a resumed run draws the same warps. The original draws from torch's
   unseeded generator.

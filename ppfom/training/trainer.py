@@ -74,14 +74,24 @@ def _load_section(net, layout, name, path, where=None):
     load_state_strict(net, layout[name], f"{path} [{name}]")
 
 
+_SKIP_GROUPS = {"skips": "skip connections", "image_skip": "source-image skip"}
+
+
 def _missing_skip_weights(generator, state):
-    """The zero-started skip weights of ``generator`` when ``state`` has none of them, else {}."""
-    if getattr(generator, "skips", None) is None or not isinstance(state, dict):
-        return {}
-    own = {f"skips.{k}": v for k, v in generator.skips.state_dict().items()}
-    if any(k in state for k in own):
-        return {}
-    return {k: np.zeros(v.shape, "float32") for k, v in own.items()}
+    """({name: zeros} for each group of zero-started skip weights of ``generator`` that ``state``
+    has none of, [what those groups are])."""
+    new, missing = {}, []
+    if not isinstance(state, dict):
+        return new, missing
+    for group, what in _SKIP_GROUPS.items():
+        layer = getattr(generator, group, None)
+        if layer is None:
+            continue
+        own = {f"{group}.{k}": v for k, v in layer.state_dict().items()}
+        if not any(k in state for k in own):
+            new.update({k: np.zeros(v.shape, "float32") for k, v in own.items()})
+            missing.append(what)
+    return new, missing
 
 
 def _save_atomic(obj, path):
@@ -304,12 +314,12 @@ class Trainer:
 
         layout, _ = read_weights(path)
         generator_state = layout.get("generator")
-        new_skips = _missing_skip_weights(self.generator, generator_state)
+        new_skips, missing = _missing_skip_weights(self.generator, generator_state)
         if new_skips:
-            # A model trained without skip connections: they start at zero, which renders the same frames.
+            # A model trained without (some of) its skips: they start at zero, which renders the same frames.
             layout = dict(layout, generator={**generator_state, **new_skips})
             if self.is_main:
-                say(f"{path}: no skip connections in these weights; they start at zero")
+                say(f"{path}: no {' and no '.join(missing)} in these weights; they start at zero")
         for name, net in (("generator", self.generator), ("kp_detector", self.kp_detector)):
             _load_section(net, layout, name, path)
         if layout.get("discriminator"):
