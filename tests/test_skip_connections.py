@@ -25,17 +25,24 @@ def frames(seed, n=2):
     return paddle.to_tensor(np.random.default_rng(seed).random((n, 3, 64, 64), dtype=np.float32))
 
 
-def test_off_by_default_and_zero_started_skips_render_the_same_frames():
-    kp_detector, plain = networks(None)
-    assert plain.skips is None
-    randomize(plain, 1)
-    randomize(kp_detector, 2)
-    _, skipped = networks(True)
-    state = plain.state_dict()
-    assert set(skipped.state_dict()) - set(state) == {"skips.0.weight", "skips.1.weight"}
-    skipped.set_state_dict(state)  # the skips keep their zero start
+def random_and_with_skips_added(seed, before, after):
+    """(keypoint detector, a random generator built with the options ``before``, the same built
+    with ``after``, the names of the weights that adds): those keep their zero start; all in eval mode."""
+    kp_detector, plain = networks(**before)
+    randomize(plain, seed)
+    randomize(kp_detector, seed + 1)
+    _, skipped = networks(**after)
+    added = set(skipped.state_dict()) - set(plain.state_dict())
+    skipped.set_state_dict(plain.state_dict())
     for net in (plain, skipped, kp_detector):
         net.eval()
+    return kp_detector, plain, skipped, added
+
+
+def test_off_by_default_and_zero_started_skips_render_the_same_frames():
+    kp_detector, plain, skipped, added = random_and_with_skips_added(1, {"skip_connections": None}, {"skip_connections": True})
+    assert plain.skips is None  # off by default
+    assert added == {"skips.0.weight", "skips.1.weight"}
     source, driving = frames(3), frames(4)
     with paddle.no_grad():
         kp_s, kp_d = kp_detector(source), kp_detector(driving)
@@ -52,16 +59,11 @@ def test_off_by_default_and_zero_started_skips_render_the_same_frames():
 
 @pytest.mark.parametrize("skip_connections", [False, True])
 def test_source_image_skip_starts_at_zero_and_caches_the_source_itself(skip_connections):
-    kp_detector, plain = networks(skip_connections)
+    kp_detector, plain, skipped, added = random_and_with_skips_added(
+        11, {"skip_connections": skip_connections}, {"skip_connections": skip_connections, "skip_source_image": True})
     assert plain.image_skip is None
-    randomize(plain, 11)
-    randomize(kp_detector, 12)
-    _, skipped = networks(skip_connections, skip_source_image=True)
-    assert set(skipped.state_dict()) - set(plain.state_dict()) == {"image_skip.weight"}
+    assert added == {"image_skip.weight"}
     assert skipped.image_skip.weight.shape == [8, 3, 1, 1]  # RGB into the full-size decoder output
-    skipped.set_state_dict(plain.state_dict())
-    for net in (plain, skipped, kp_detector):
-        net.eval()
     source, driving = frames(13), frames(14)
     with paddle.no_grad():
         kp_s, kp_d = kp_detector(source), kp_detector(driving)
