@@ -115,7 +115,8 @@ def test_both_starts_from_the_given_halves_and_trains_both(data, teacher, tmp_pa
 
 def test_distillation_alone_pulls_the_student_to_the_teacher(data, teacher, tmp_path):
     cfg = student_config(data, teacher, "both",
-                         distillation={"keypoints": 10, "jacobians": 1, "prediction": 10})
+                         distillation={"keypoints": 10, "jacobians": 1, "prediction": 10, "deformation": 10,
+                                       "occlusion": 10})
     weights = cfg["model"]["train_params"]["loss_weights"]
     weights.update({"perceptual": [0, 0], "equivariance_value": 0, "equivariance_jacobian": 0})
     cfg["lr_scheduler"]["lr"] = 2e-3
@@ -123,9 +124,10 @@ def test_distillation_alone_pulls_the_student_to_the_teacher(data, teacher, tmp_
     teacher_kp_before = snapshot(trainer.distillation.teacher_kp)
     trainer.train(max_steps=30)
     records = [yaml.safe_load(line) for line in (trainer.run_dir / "log.jsonl").read_text().splitlines()]
-    assert {"distill_keypoints", "distill_jacobians", "distill_prediction"} <= set(records[0])
+    assert {"distill_keypoints", "distill_jacobians", "distill_prediction", "distill_deformation",
+            "distill_occlusion"} <= set(records[0])
     assert "perceptual" not in records[0]
-    for key in ("distill_keypoints", "distill_prediction"):
+    for key in ("distill_keypoints", "distill_prediction", "distill_deformation", "distill_occlusion"):
         start = np.mean([r[key] for r in records[:3]])
         end = np.mean([r[key] for r in records[-3:]])
         assert np.isfinite(end) and end < 0.8 * start, (key, start, end)

@@ -12,9 +12,12 @@ Config keys (all under ``model``; every one optional, the defaults train a FOMM 
 ``teacher``: ``{config: NAME_OR_YAML, weights: PATH_OR_STORE_NAME}``
     The full model. Needed by ``kp_detector`` and ``generator`` (it supplies the frozen half)
     and by distillation. Always frozen and in eval mode (its BatchNorm statistics never move).
-``distillation``: ``{keypoints: w, jacobians: w, prediction: w}``
+``distillation``: ``{keypoints: w, jacobians: w, prediction: w, deformation: w, occlusion: w}``
     The student matches the teacher: L1 between their keypoints (source and driving frames),
-    their jacobians, and their predicted frames, each times its weight. PaddleGAN has a
+    their jacobians, their predicted frames, and (ours) the dense motion network's flow and
+    occlusion map, each times its weight. The last two teach the student's dense motion network
+    directly: a pruned student left to itself masked three quarters of the source features
+    even for a frame that does not move (measured). PaddleGAN has a
     keypoint-only version of this loss that can never run (its mode is rejected by its own
     assert); this one runs in every mode.
 ``kp_weight_path`` / ``gen_weight_path``
@@ -30,7 +33,8 @@ import paddle.nn as nn
 from ..errors import ConfigError
 
 MODES = ("full", "kp_detector", "generator", "both")
-DISTILL_KEYS = ("keypoints", "jacobians", "prediction")
+DISTILL_KEYS = ("keypoints", "jacobians", "prediction", "deformation", "occlusion")
+_TEACHER_GENERATOR_KEYS = {"prediction", "deformation", "occlusion"}
 
 
 def training_mode(model_cfg):
@@ -44,7 +48,7 @@ def distillation_weights(model_cfg):
     """{key: weight} of the distillation losses that are on (weight != 0)."""
     section = model_cfg.get("distillation") or {}
     if not isinstance(section, dict):
-        raise ConfigError("model.distillation must be a mapping of keypoints/jacobians/prediction weights")
+        raise ConfigError(f"model.distillation must be a mapping of {'/'.join(DISTILL_KEYS)} weights")
     unknown = set(section) - set(DISTILL_KEYS)
     if unknown:
         raise ConfigError(f"model.distillation: unknown key(s) {', '.join(sorted(unknown))} "
@@ -95,7 +99,8 @@ def load_teacher(model_cfg, numerics=None):
 
 
 class DistillationLoss(nn.Layer):
-    """L1 between the student's and the frozen teacher's keypoints, jacobians and prediction."""
+    """L1 between the student's and the frozen teacher's keypoints, jacobians, prediction, flow
+    and occlusion map."""
 
     def __init__(self, teacher_kp, teacher_generator, weights):
         super().__init__()
@@ -109,10 +114,10 @@ class DistillationLoss(nn.Layer):
         with paddle.no_grad():
             kp_source = self.teacher_kp(source)
             kp_driving = self.teacher_kp(driving)
-            prediction = None
-            if "prediction" in self.weights:
-                prediction = self.teacher_generator(source, kp_driving=kp_driving, kp_source=kp_source,
-                                                    full_outputs=False)["prediction"]
+            teacher = None
+            if _TEACHER_GENERATOR_KEYS & set(self.weights):
+                teacher = self.teacher_generator(source, kp_driving=kp_driving, kp_source=kp_source,
+                                                 full_outputs=False)
         pairs = ((generated["kp_source"], kp_source), (generated["kp_driving"], kp_driving))
         if "keypoints" in self.weights:
             total = sum(paddle.abs(s["value"] - t["value"]).mean() for s, t in pairs)
@@ -123,7 +128,15 @@ class DistillationLoss(nn.Layer):
                                   "estimates no jacobians")
             total = sum(paddle.abs(s["jacobian"] - t["jacobian"]).mean() for s, t in pairs)
             losses["distill_jacobians"] = self.weights["jacobians"] * total
-        if prediction is not None:
-            losses["distill_prediction"] = self.weights["prediction"] * paddle.abs(
-                generated["prediction"] - prediction).mean()
+        for key, output in (("prediction", "prediction"), ("deformation", "deformation"),
+                            ("occlusion", "occlusion_map")):
+            if key not in self.weights:
+                continue
+            if generated.get(output) is None or teacher.get(output) is None:
+                raise ConfigError(f"model.distillation.{key} is not 0 but the student or the teacher has no {output}")
+            student_out, teacher_out = generated[output], teacher[output]
+            if student_out.shape != teacher_out.shape:
+                raise ConfigError(f"model.distillation.{key}: the student's {output} is {student_out.shape[1:]}, "
+                                  f"the teacher's {teacher_out.shape[1:]} (motion at another scale_factor?)")
+            losses[f"distill_{key}"] = self.weights[key] * paddle.abs(student_out - teacher_out).mean()
         return losses
