@@ -172,7 +172,7 @@ class OcclusionAwareGenerator(ExplicitWidths, nn.Layer):
         if not self.mobile_net:
             encoder = [width(l) for l in range(num_down_blocks)]
             decoder = [width(num_down_blocks - i - 1) for i in range(num_down_blocks)]
-        else:  # mobile or pruned: the level widths are the blocks' outputs
+        else:  # mobile (pruned or not): the level widths are its blocks' outputs
             encoder = [self.widths["first"][-1]] + self.widths["down"][:-1]
             decoder = self.widths["up"]
         levels = list(reversed(range(num_down_blocks)))
@@ -216,7 +216,9 @@ class OcclusionAwareGenerator(ExplicitWidths, nn.Layer):
             levels.append(out)
             out = block(out)
         small = self.dense_motion_network.downsample(source_image) if self.dense_motion_network else None
-        skip_inputs = (levels[::-1] if self.skips is not None else []) + ([source_image] if self.image_skip is not None else [])
+        skip_inputs = levels[::-1] if self.skips is not None else []
+        if self.image_skip is not None:
+            skip_inputs = skip_inputs + [source_image]
         if skip_inputs:
             out = paddle.concat([out] + [pack(x) for pack, x in zip(self.skip_packers, skip_inputs)], axis=1)
         return {"features": out, "source_small": small}
