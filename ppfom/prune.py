@@ -118,7 +118,7 @@ def generator_spaces(generator):
     first, down, up = widths["first"], widths["down"], widths["up"]
     # With skip connections, skips.{i} reads encoder level len(down) - 1 - i (the last ``first``
     # width, then each down block's but the trunk) and adds into the output of up block i.
-    skips = getattr(generator, "skips", None) is not None
+    skips = generator.skips is not None
 
     def skip_reading(level):
         return [(f"skips.{len(down) - 1 - level}.weight", 1, 0)] if skips else []
@@ -144,7 +144,7 @@ def generator_spaces(generator):
         consumers = _block_input(f"up_blocks.{k + 1}") if k + 1 < len(up) else _head_input("final.0")
         producers = [f"up_blocks.{k}.conv1.weight", *_bn(f"up_blocks.{k}.norm1")]
         producers += [f"skips.{k}.weight"] if skips else []  # its sum with the block's output
-        if k == len(up) - 1 and getattr(generator, "image_skip", None) is not None:
+        if k == len(up) - 1 and generator.image_skip is not None:
             producers.append("image_skip.weight")  # the source-image skip adds to the last one
         spaces.append(Space("up", k, up[k], producers, consumers, probe=f"up_blocks.{k}.norm1"))
     spaces += head_spaces("final", "final", widths["final"], 2, relu=True)

@@ -34,7 +34,8 @@ from ..errors import ConfigError
 
 MODES = ("full", "kp_detector", "generator", "both")
 DISTILL_KEYS = ("keypoints", "jacobians", "prediction", "deformation", "occlusion")
-_TEACHER_GENERATOR_KEYS = {"prediction", "deformation", "occlusion"}
+# distillation key -> the generator output it compares
+_GENERATOR_OUTPUTS = {"prediction": "prediction", "deformation": "deformation", "occlusion": "occlusion_map"}
 
 
 def training_mode(model_cfg):
@@ -115,7 +116,7 @@ class DistillationLoss(nn.Layer):
             kp_source = self.teacher_kp(source)
             kp_driving = self.teacher_kp(driving)
             teacher = None
-            if _TEACHER_GENERATOR_KEYS & set(self.weights):
+            if set(_GENERATOR_OUTPUTS) & set(self.weights):
                 teacher = self.teacher_generator(source, kp_driving=kp_driving, kp_source=kp_source,
                                                  full_outputs=False)
         pairs = ((generated["kp_source"], kp_source), (generated["kp_driving"], kp_driving))
@@ -128,8 +129,7 @@ class DistillationLoss(nn.Layer):
                                   "estimates no jacobians")
             total = sum(paddle.abs(s["jacobian"] - t["jacobian"]).mean() for s, t in pairs)
             losses["distill_jacobians"] = self.weights["jacobians"] * total
-        for key, output in (("prediction", "prediction"), ("deformation", "deformation"),
-                            ("occlusion", "occlusion_map")):
+        for key, output in _GENERATOR_OUTPUTS.items():
             if key not in self.weights:
                 continue
             if generated.get(output) is None or teacher.get(output) is None:
