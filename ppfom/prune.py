@@ -142,6 +142,8 @@ def generator_spaces(generator):
                             probe=f"{block}.norm_dw"))
     for k in range(len(up)):
         consumers = _block_input(f"up_blocks.{k + 1}") if k + 1 < len(up) else _head_input("final.0")
+        if k == len(up) - 1 and generator.blend is not None:
+            consumers = consumers + [("blend.weight", 1, 0)]  # the blend reads the last one too
         producers = [f"up_blocks.{k}.conv1.weight", *_bn(f"up_blocks.{k}.norm1")]
         producers += [f"skips.{k}.weight"] if skips else []  # its sum with the block's output
         if k == len(up) - 1 and generator.image_skip is not None:

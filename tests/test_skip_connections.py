@@ -226,18 +226,9 @@ def test_space_to_depth_is_pixel_unshuffle_and_pixel_shuffle_undoes_it():
 @pytest.mark.parametrize("mobile_net", [False, True])
 def test_skip_model_exports_and_matches_dygraph_cached_and_uncached(tmp_path, mobile_net):
     """The packed source cache travels through the exported source encoder and frame decoder."""
-    from ppfom.export import paddle_can_export
     from ppfom.infer import create_engine
 
-    if not paddle_can_export()[0]:
-        pytest.skip("this paddlepaddle cannot export")
-    backends = ["inference"]
-    try:
-        import paddlelite.lite  # noqa: F401
-
-        backends.append("lite")
-    except ImportError:
-        pass
+    backends = export_backends()
     cfg = tiny_config()
     cfg["model"]["generator"]["generator_cfg"]["skip_connections"] = True
     cfg["model"]["generator"]["generator_cfg"]["mobile_net"] = mobile_net
@@ -259,6 +250,26 @@ def test_skip_model_exports_and_matches_dygraph_cached_and_uncached(tmp_path, mo
                                   kp_source={k: paddle.to_tensor(np.repeat(v, 2, 0)) for k, v in kp_source.items()},
                                   kp_driving={k: paddle.to_tensor(v) for k, v in kp_driving.items()})["prediction"]
     assert np.abs(want - without.numpy()).max() > 1e-3  # the skips do take part
+    assert_engines_match(fomm, backends, tmp_path, source, kp_source, kp_driving, want)
+
+
+def export_backends():
+    """The engines that run exported models here (skips the test where paddle cannot export)."""
+    from ppfom.export import paddle_can_export
+
+    if not paddle_can_export()[0]:
+        pytest.skip("this paddlepaddle cannot export")
+    try:
+        import paddlelite.lite  # noqa: F401
+    except ImportError:
+        return ["inference"]
+    return ["inference", "lite"]
+
+
+def assert_engines_match(fomm, backends, tmp_path, source, kp_source, kp_driving, want):
+    """Each exported engine renders ``want`` (dygraph's frames), from the cache and without it."""
+    from ppfom.infer import create_engine
+
     for backend in backends:
         engine = create_engine(fomm, backend, size=64, cache_dir=tmp_path, progress=False)
         got = engine.generate(engine.encode_source(source), kp_source, kp_driving)

@@ -65,7 +65,8 @@ Where we differ from the original, and why
   default; see ``ppfom.modules.generator``): ours, for small frames that the original decodes
   from features at 1/4 of their size. Their 1x1 convs learn at 10x the generator's rate. The
   mobile generator can have them too. ``skip_source_image`` adds the warped, masked source
-  image to the full-size decoder output the same way.
+  image to the full-size decoder output the same way. ``blend_warped_source`` makes the frame a
+  learned per-pixel mix of the decoded frame and the warped source.
 * **Randomness**: the random warps come from paddle's global generator, which the trainer
   seeds per step, so a resumed run draws the same warps. The original draws from torch's
   unseeded generator.

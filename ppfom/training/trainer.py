@@ -74,7 +74,9 @@ def _load_section(net, layout, name, path, where=None):
     load_state_strict(net, layout[name], f"{path} [{name}]")
 
 
-_SKIP_GROUPS = {"skips": "skip connections", "image_skip": "source-image skip"}
+# Zero-started groups of the generator's optional layers (ours): weights trained without one load,
+# and the group starts at zero (the blend at an even mix of the decoded and the warped frame).
+_SKIP_GROUPS = {"skips": "skip connections", "image_skip": "source-image skip", "blend": "warped-source blend"}
 
 
 def _missing_skip_weights(generator, state):
