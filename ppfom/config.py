@@ -501,6 +501,7 @@ _SCHEMA = {
     "model.generator.generator_cfg.skip_connections": _BOOL,
     "model.generator.generator_cfg.skip_source_image": _BOOL,
     "model.generator.generator_cfg.blend_warped_source": _BOOL,
+    "model.generator.generator_cfg.exact_flow_resize": _BOOL,
     "model.generator.generator_cfg.dense_motion_params": _MAP,
     **{f"model.generator.generator_cfg.dense_motion_params.{k}": t for k, t in _NET.items()},
     "model.generator.generator_cfg.dense_motion_params.kp_variance": _NUM,

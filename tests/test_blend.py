@@ -139,12 +139,13 @@ def test_training_loads_weights_without_the_blend_and_trains_it(tmp_path):
 
 @pytest.mark.parametrize("mobile_net", [False, True])
 def test_blend_model_exports_and_matches_dygraph_cached_and_uncached(tmp_path, mobile_net):
+    """With exact_flow_resize too, as the shipped model has it (an align_corners=True resize)."""
     from ppfom.infer import create_engine
 
     backends = export_backends()
     cfg = tiny_config()
     cfg["model"]["generator"]["generator_cfg"].update(mobile_net=mobile_net, skip_source_image=True,
-                                                      blend_warped_source=True)
+                                                      blend_warped_source=True, exact_flow_resize=True)
     fomm = load_fomm(cfg)
     randomize(fomm.kp_detector, 17), randomize(fomm.generator, 18)
     fomm.eval()

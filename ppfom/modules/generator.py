@@ -67,6 +67,14 @@ class OcclusionAwareGenerator(ExplicitWidths, nn.Layer):
     synthetic model the warp alone was closer to the truth (L1 0.0206) than the decoded frame
     (0.0263), and the better of the two per pixel 0.0163 (MODEL_CARD.md). The conv starts at
     zero, so an even mix (``m`` = 0.5); it learns at 10x the learning rate, like the skips.
+
+    ``exact_flow_resize`` (ours, off in the original and PaddleGAN): the flow, estimated at the
+    dense motion network's resolution, is resized to each warped tensor's with
+    ``align_corners=True``. Its values are coordinates on a grid whose ends are the frame's
+    corner pixels, so only that resize keeps a motionless flow the identity. The original resizes
+    with ``align_corners=False``, which shifts and scales the warp by up to half a pixel of the
+    output (nothing to resize when the flow already has the features' size, as in vox-256; on
+    the synthetic 64x64 model it blurred every edge even for a motionless frame).
     """
 
     def __init__(
@@ -88,6 +96,7 @@ class OcclusionAwareGenerator(ExplicitWidths, nn.Layer):
         skip_connections=False,
         skip_source_image=False,
         blend_warped_source=False,
+        exact_flow_resize=False,
     ):
         super().__init__()
         width = lambda level: min(max_features, block_expansion * (2 ** level))  # noqa: E731
@@ -149,6 +158,7 @@ class OcclusionAwareGenerator(ExplicitWidths, nn.Layer):
         self.estimate_occlusion_map = estimate_occlusion_map
         self.num_channels = num_channels
         self.align_corners = align_corners
+        self.exact_flow_resize = exact_flow_resize
         self.border_fix = BorderFix() if border_fix else None
 
     def _build(self, num_channels, block_expansion, width, num_down_blocks, num_bottleneck_blocks):
@@ -213,7 +223,8 @@ class OcclusionAwareGenerator(ExplicitWidths, nn.Layer):
         h, w = inp.shape[2], inp.shape[3]
         if deformation.shape[1] != h or deformation.shape[2] != w:
             deformation = F.interpolate(
-                deformation.transpose([0, 3, 1, 2]), size=[h, w], mode="bilinear", align_corners=False
+                deformation.transpose([0, 3, 1, 2]), size=[h, w], mode="bilinear",
+                align_corners=self.exact_flow_resize
             ).transpose([0, 2, 3, 1])
         if self.border_fix is not None:
             xx, yy = coordinate_grid(h, w, inp.dtype)
