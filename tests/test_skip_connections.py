@@ -188,7 +188,9 @@ def test_pruned_mobile_skip_model_loads_from_its_rewritten_config_and_runs():
     assert np.isfinite(prediction).all() and prediction.shape == (2, 3, 64, 64)
 
 
-def test_training_loads_weights_without_skips_and_starts_them_at_zero(tmp_path):
+def train_from_plain_weights(tmp_path, **generator_options):
+    """Two training steps of a config with ``generator_options``, ``--load``-ing weights saved
+    without them: (the completed process, the generator state of the latest checkpoint)."""
     pytest.importorskip("cv2")
     from ppfom.data.synthetic import make_dataset
     from test_train import main_py, run_dir_of, train_config, write_config
@@ -197,18 +199,21 @@ def test_training_loads_weights_without_skips_and_starts_them_at_zero(tmp_path):
     make_dataset(root, n_train=2, n_test=1, size=64, frames=8, seed=1, progress=False)
     cfg = train_config(root)
     paddle.seed(0)
-    plain = load_fomm(copy.deepcopy(cfg))
     weights = tmp_path / "plain.pdparams"
-    paddle.save(plain.state_dicts(), str(weights))
-
-    cfg["model"]["generator"]["generator_cfg"].update(skip_connections=True, skip_source_image=True)
-    config = write_config(tmp_path, cfg)
-    result = main_py("--config-file", config, "--load", weights, "--output-dir", tmp_path / "out", "--max-steps", "2")
+    paddle.save(load_fomm(copy.deepcopy(cfg)).state_dicts(), str(weights))
+    cfg["model"]["generator"]["generator_cfg"].update(generator_options)
+    result = main_py("--config-file", write_config(tmp_path, cfg), "--load", weights, "--output-dir",
+                     tmp_path / "out", "--max-steps", "2")
     assert result.returncode == 0, result.stderr
-    assert "no skip connections and no source-image skip in these weights; they start at zero" in result.stderr
     state = paddle.load(str(run_dir_of(tmp_path / "out") / "checkpoints" / "latest.pdparams"))
+    return result, state["generator"]
+
+
+def test_training_loads_weights_without_skips_and_starts_them_at_zero(tmp_path):
+    result, state = train_from_plain_weights(tmp_path, skip_connections=True, skip_source_image=True)
+    assert "no skip connections and no source-image skip in these weights; they start at zero" in result.stderr
     for name in ("skips.0.weight", "skips.1.weight", "image_skip.weight"):
-        assert np.abs(np.asarray(state["generator"][name])).max() > 0, name
+        assert np.abs(np.asarray(state[name])).max() > 0, name
 
 
 def test_space_to_depth_is_pixel_unshuffle_and_pixel_shuffle_undoes_it():

@@ -304,7 +304,9 @@ class OcclusionAwareGenerator(ExplicitWidths, nn.Layer):
             out = self._mask(self.deform_input(out, deformation), occlusion_map)
             warped = [self.deform_input(x, deformation) for x in skips]
             warped_source = warped[-1] if self.source_packed else None
-            skips = [self._mask(x, occlusion_map) for x in warped]
+            # the warped source is masked only for the image skip; the blend reads it unmasked
+            masked = warped if self.image_skip is not None else warped[:len(warped) - self.source_packed]
+            skips = [self._mask(x, occlusion_map) for x in masked]
             if full_outputs:
                 output["deformed"] = (warped_source if warped_source is not None
                                       else self.deform_input(source_image, deformation))
