@@ -115,8 +115,8 @@ def test_both_starts_from_the_given_halves_and_trains_both(data, teacher, tmp_pa
 
 def test_distillation_alone_pulls_the_student_to_the_teacher(data, teacher, tmp_path):
     cfg = student_config(data, teacher, "both",
-                         distillation={"keypoints": 10, "jacobians": 1, "prediction": 10, "deformation": 10,
-                                       "occlusion": 10})
+                         distillation={"keypoints": 10, "jacobians": 1, "heatmaps": 1, "prediction": 10,
+                                       "deformation": 10, "occlusion": 10})
     weights = cfg["model"]["train_params"]["loss_weights"]
     weights.update({"perceptual": [0, 0], "equivariance_value": 0, "equivariance_jacobian": 0})
     cfg["lr_scheduler"]["lr"] = 2e-3
@@ -124,10 +124,11 @@ def test_distillation_alone_pulls_the_student_to_the_teacher(data, teacher, tmp_
     teacher_kp_before = snapshot(trainer.distillation.teacher_kp)
     trainer.train(max_steps=30)
     records = [yaml.safe_load(line) for line in (trainer.run_dir / "log.jsonl").read_text().splitlines()]
-    assert {"distill_keypoints", "distill_jacobians", "distill_prediction", "distill_deformation",
-            "distill_occlusion"} <= set(records[0])
+    assert {"distill_keypoints", "distill_jacobians", "distill_heatmaps", "distill_prediction",
+            "distill_deformation", "distill_occlusion"} <= set(records[0])
     assert "perceptual" not in records[0]
-    for key in ("distill_keypoints", "distill_prediction", "distill_deformation", "distill_occlusion"):
+    for key in ("distill_keypoints", "distill_heatmaps", "distill_prediction", "distill_deformation",
+                "distill_occlusion"):
         start = np.mean([r[key] for r in records[:3]])
         end = np.mean([r[key] for r in records[-3:]])
         assert np.isfinite(end) and end < 0.8 * start, (key, start, end)
@@ -144,10 +145,45 @@ def test_bad_compression_configs(data, teacher, tmp_path):
     cfg = student_config(data, teacher, "sideways")
     with pytest.raises(ConfigError, match="model.mode"):
         make_trainer(cfg, tmp_path / "b")
-    cfg = student_config(data, teacher, "both", distillation={"heatmaps": 1})
-    with pytest.raises(ConfigError, match="heatmaps"):
+    cfg = student_config(data, teacher, "both", distillation={"attention": 1})
+    with pytest.raises(ConfigError, match="attention"):
         make_trainer(cfg, tmp_path / "c")
+    # Heatmaps need a student keypoint detector that trains.
+    cfg = student_config(data, teacher, "generator", distillation={"heatmaps": 1})
+    with pytest.raises(ConfigError, match="heatmaps"):
+        make_trainer(cfg, tmp_path / "e")
     bad = copy.deepcopy(student_config(data, teacher, "full", distillation={"prediction": 1}))
     del bad["model"]["teacher"]
     with pytest.raises(ConfigError, match="teacher"):
         make_trainer(bad, tmp_path / "d")
+
+
+def test_heatmap_distillation_is_a_kl_divergence(data, teacher):
+    """Zero for a student that is the teacher, positive otherwise, with a gradient into the
+    student's heatmap head; the keypoint detector returns heatmaps only when asked."""
+    import paddle
+
+    from ppfom.api import load_fomm
+    from ppfom.training.distill import DistillationLoss
+
+    teacher_fomm = load_fomm(str(teacher[0]), weights=str(teacher[1]))
+    student_fomm = load_fomm(str(teacher[0]), weights=str(teacher[1]))
+    frames = paddle.to_tensor(np.random.RandomState(0).rand(2, 3, 64, 64).astype("float32"))
+    assert "heatmap" not in student_fomm.kp_detector(frames)
+    loss = DistillationLoss(teacher_fomm.kp_detector, teacher_fomm.generator, {"heatmaps": 2.0},
+                            student_kp=student_fomm.kp_detector)
+    student_fomm.kp_detector.eval()
+
+    def distill():
+        kp = student_fomm.kp_detector(frames)
+        assert kp["heatmap"].shape[:2] == [2, kp["value"].shape[1]]
+        np.testing.assert_allclose(kp["heatmap"].sum(axis=-1).numpy(), 1.0, rtol=1e-5)
+        return loss(frames, frames, {"kp_source": kp, "kp_driving": kp})["distill_heatmaps"]
+
+    assert abs(float(distill())) < 1e-5
+    randomize(student_fomm.kp_detector, 11)
+    value = distill()
+    assert float(value) > 0.01
+    value.backward()
+    grad = student_fomm.kp_detector.kp.weight.grad
+    assert grad is not None and float(paddle.abs(grad).sum()) > 0

@@ -71,6 +71,7 @@ class KPDetector(ExplicitWidths, nn.Layer):
         else:
             self.jacobian = None
         self.temperature = temperature
+        self.return_heatmap = False
         self.scale_factor = scale_factor
         if scale_factor != 1:
             self.down = AntiAliasInterpolation2d(num_channels, scale_factor, mode=antialias, mobile_net=mobile_net)
@@ -88,6 +89,8 @@ class KPDetector(ExplicitWidths, nn.Layer):
         grid = paddle.concat([xx.reshape([1, 1, h * w, 1]), yy.reshape([1, 1, h * w, 1])], axis=3)
         value = (heatmap.unsqueeze(-1) * grid).sum(axis=2)
         out = {"value": value}
+        if self.return_heatmap:  # set by heatmap distillation (training only; exports never see it)
+            out["heatmap"] = heatmap
 
         if self.jacobian is not None:
             jacobian_map = self.jacobian(feature_map).reshape([0, self.num_jacobian_maps, 4, h * w])

@@ -12,10 +12,14 @@ Config keys (all under ``model``; every one optional, the defaults train a FOMM 
 ``teacher``: ``{config: NAME_OR_YAML, weights: PATH_OR_STORE_NAME}``
     The full model. Needed by ``kp_detector`` and ``generator`` (it supplies the frozen half)
     and by distillation. Always frozen and in eval mode (its BatchNorm statistics never move).
-``distillation``: ``{keypoints: w, jacobians: w, prediction: w, deformation: w, occlusion: w}``
+``distillation``: ``{keypoints: w, jacobians: w, heatmaps: w, prediction: w, deformation: w, occlusion: w}``
     The student matches the teacher: L1 between their keypoints (source and driving frames),
     their jacobians, their predicted frames, and (ours) the dense motion network's flow and
-    occlusion map, each times its weight. The last two teach the student's dense motion network
+    occlusion map, each times its weight. ``heatmaps`` (ours) is the KL divergence from the
+    teacher's keypoint heatmaps to the student's (per keypoint, averaged): a dense target where
+    the keypoints give two numbers. A student from random weights learned its keypoints from
+    those two numbers slowly (its keypoint L1 was 0.2 after 200 steps, while a constant guess
+    would give 0.05: measured on the synthetic model). The last two teach the student's dense motion network
     directly: a pruned student left to itself masked three quarters of the source features
     even for a frame that does not move (measured). PaddleGAN has a
     keypoint-only version of this loss that can never run (its mode is rejected by its own
@@ -33,7 +37,7 @@ import paddle.nn as nn
 from ..errors import ConfigError
 
 MODES = ("full", "kp_detector", "generator", "both")
-DISTILL_KEYS = ("keypoints", "jacobians", "prediction", "deformation", "occlusion")
+DISTILL_KEYS = ("keypoints", "jacobians", "heatmaps", "prediction", "deformation", "occlusion")
 # distillation key -> the generator output it compares
 _GENERATOR_OUTPUTS = {"prediction": "prediction", "deformation": "deformation", "occlusion": "occlusion_map"}
 
@@ -103,12 +107,18 @@ class DistillationLoss(nn.Layer):
     """L1 between the student's and the frozen teacher's keypoints, jacobians, prediction, flow
     and occlusion map."""
 
-    def __init__(self, teacher_kp, teacher_generator, weights):
+    def __init__(self, teacher_kp, teacher_generator, weights, student_kp=None):
         super().__init__()
         # Not sublayers: the teacher must not show up in the student's parameters or state dict.
         self.__dict__["teacher_kp"] = teacher_kp
         self.__dict__["teacher_generator"] = teacher_generator
         self.weights = dict(weights)
+        if "heatmaps" in self.weights:
+            if student_kp is None or not hasattr(student_kp, "return_heatmap"):
+                raise ConfigError("model.distillation.heatmaps is not 0 but no student keypoint detector trains "
+                                  "(model.mode generator trains the generator only)")
+            teacher_kp.return_heatmap = True
+            student_kp.return_heatmap = True
 
     def forward(self, source, driving, generated):
         losses = {}
@@ -129,6 +139,17 @@ class DistillationLoss(nn.Layer):
                                   "estimates no jacobians")
             total = sum(paddle.abs(s["jacobian"] - t["jacobian"]).mean() for s, t in pairs)
             losses["distill_jacobians"] = self.weights["jacobians"] * total
+        if "heatmaps" in self.weights:
+            total = 0.0
+            for s, t in pairs:
+                if s["heatmap"].shape != t["heatmap"].shape:
+                    raise ConfigError(f"model.distillation.heatmaps: the student's heatmaps are {s['heatmap'].shape[1:]}, "
+                                      f"the teacher's {t['heatmap'].shape[1:]} (another scale_factor or num_kp?)")
+                # KL(teacher || student) per keypoint: sum over pixels, mean over batch and keypoints.
+                eps = 1e-12
+                kl = t["heatmap"] * (paddle.log(t["heatmap"] + eps) - paddle.log(s["heatmap"] + eps))
+                total = total + kl.sum(axis=-1).mean()
+            losses["distill_heatmaps"] = self.weights["heatmaps"] * total
         for key, output in _GENERATOR_OUTPUTS.items():
             if key not in self.weights:
                 continue

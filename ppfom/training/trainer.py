@@ -216,7 +216,8 @@ class Trainer:
             self.generator = teacher[1]
         elif self.mode == "generator":
             self.kp_detector = teacher[0]
-        self.distillation = DistillationLoss(*teacher, weights) if weights else None
+        student_kp = self.kp_detector if self.mode != "generator" else None  # None: the teacher's
+        self.distillation = DistillationLoss(*teacher, weights, student_kp=student_kp) if weights else None
 
     def _sync_batch_norm(self):
         """Many processes: BatchNorm statistics are synchronised (SyncBatchNorm) where Paddle
