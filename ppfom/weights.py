@@ -239,6 +239,16 @@ for _e in (
         expected_shapes=_fomm_shapes("firstorder_synthetic_64"),
         source="trained by ppfom with configs/firstorder_synthetic_64.yaml",
     ),
+    WeightsEntry(
+        name="ppfom-synthetic-64-mobile",
+        filename="fomm_synthetic_64_mobile.pdparams",
+        bundled="ppfom/assets/fomm_synthetic_64_mobile.pdparams",
+        description="the compressed student of ppfom-synthetic-64 (mobile blocks, distilled, pruned); "
+                    "the demo's --mobile_net on the built-in sample (README, Compressing a model)",
+        sections=_FOMM_SECTIONS,
+        expected_shapes=_fomm_shapes("firstorder_synthetic_64_mobile_pruned"),
+        source="distilled and pruned by ppfom with configs/firstorder_synthetic_64_mobile_pruned.yaml",
+    ),
 ):
     register_entry(_e)
 del _e

@@ -385,6 +385,7 @@ def test_every_shipped_config_loads(path):
     # PaddleGAN's (a student trained from scratch must match its vox-cpk teacher); the others
     # follow the weights.
     pinned = {"firstorder_synthetic_64": True, "firstorder_synthetic_64_mobile": True,
+              "firstorder_synthetic_64_mobile_pruned": True,
               "firstorder_vox_mobile_256": True}
     expected = pinned.get(path.stem, "auto")
     assert model["numerics"]["align_corners"] == expected and model["numerics"]["border_fix"] is False

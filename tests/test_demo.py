@@ -3,7 +3,9 @@
 Pixel-exact checks record the pipeline's frames before encoding (H.264 is lossy); the
 command-line runs check frame count, fps, audio and the bad-input contract.
 """
+import argparse
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -235,6 +237,34 @@ def test_no_arguments_run_animates_the_sample_offline(tmp_path):
     result = demo("--quiet", env=env, cwd=tmp_path, script=str(REPO / "tools" / "first-order-demo.py"))
     assert result.returncode == 0, result.stderr
     assert "built-in sample" in result.stdout and "3 face(s)" in result.stdout
+    assert re.search(r"built-in sample: .*, model (\S+)", result.stdout).group(1) == "ppfom-synthetic-64"
     out = tmp_path / "output" / "sample.mp4"
     info = probe(out)
     assert info["audio"] and sum(1 for _ in imageio.get_reader(out)) == 75
+
+
+@pytest.mark.parametrize("flags, config, weights", [
+    ([], "firstorder_synthetic_64", "ppfom-synthetic-64"),
+    (["--mobile_net"], "firstorder_synthetic_64_mobile_pruned", "ppfom-synthetic-64-mobile"),
+    (["--mobile_net", "--config", "mine.yaml", "--weight_path", "mine.pdparams"], "mine.yaml", "mine.pdparams"),
+])
+def test_no_arguments_run_picks_the_shipped_model_or_its_student(monkeypatch, capsys, flags, config, weights):
+    """Which model the built-in sample runs with (the run itself is the test above; the
+    student's own checks are in test_shipped_student.py)."""
+    from ppfom.commands import animate as command
+
+    seen = {}
+
+    def fake_animate(options, progress=True):
+        seen["options"] = options
+        return {"output": "x.mp4", "frames": 0, "fps": 25, "faces": 0, "engine": "none", "audio": False,
+                "seconds": 0.0}
+
+    monkeypatch.setattr(pipeline, "animate_photo", fake_animate)
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    assert command.run(parser.parse_args(["--quiet", *flags])) == 0
+    options = seen["options"]
+    assert (options.config, options.weight_path) == (config, weights)
+    assert options.relative and options.adapt_scale and options.multi_person
+    assert f"model {weights}" in capsys.readouterr().out

@@ -55,16 +55,18 @@ def run(args):
         options["device"] = "cpu"
     if args.source_image is None and args.driving_video is None:
         from ..data.sample import ensure_sample
-        from ..pipeline.animate import SHIPPED_MODEL
+        from ..pipeline.animate import SHIPPED_MOBILE_MODEL, SHIPPED_MODEL
 
         # The built-in sample with the model ppfom ships: works offline, nothing to download.
         sample = ensure_sample(kind="synthetic")
+        shipped = SHIPPED_MOBILE_MODEL if args.mobile_net else SHIPPED_MODEL
         options.update(source_image=str(sample["source"]), driving_video=str(sample["driving"]),
                        relative=True, adapt_scale=True, multi_person=True,
-                       config=args.config or SHIPPED_MODEL[0], weight_path=args.weight_path or SHIPPED_MODEL[1])
+                       config=args.config or shipped[0], weight_path=args.weight_path or shipped[1])
         if args.output == "output" and args.filename == "result.mp4":
             options["filename"] = "sample.mp4"
-        print(f"built-in sample: {sample['source']} driven by {sample['driving']}")
+        print(f"built-in sample: {sample['source']} driven by {sample['driving']}, "
+              f"model {options['weight_path']}")
     elif args.source_image is None or args.driving_video is None:
         raise PpfomError("give both --source_image and --driving_video (or neither, for the built-in sample)")
     summary = animate_photo(AnimateOptions(**options), progress=not args.quiet)

@@ -32,6 +32,8 @@ DEFAULT_MODELS = {
 }
 # The model ppfom trains and ships (MODEL_CARD.md): what the no-argument demo runs, offline.
 SHIPPED_MODEL = ("firstorder_synthetic_64", "ppfom-synthetic-64")
+# Its compressed student (mobile blocks, distilled and pruned): the built-in sample with --mobile_net.
+SHIPPED_MOBILE_MODEL = ("firstorder_synthetic_64_mobile_pruned", "ppfom-synthetic-64-mobile")
 IMAGE_SIZES = (64, 128, 256, 512)
 
 
