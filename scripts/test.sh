@@ -14,7 +14,16 @@ if [ "$(id -u)" = 0 ] && ! command -v aarch64-linux-gnu-g++ >/dev/null 2>&1 && c
   fi
 fi
 export PYTHONDONTWRITEBYTECODE=1
+# One pytest worker per core (PPFOM_TEST_WORKERS=0 runs in this process). Each test file stays on
+# one worker, so module fixtures (a trained or exported model) are built once; tests write only
+# under their tmp_path.
+WORKERS="${PPFOM_TEST_WORKERS:-$(nproc 2>/dev/null || echo 1)}"
+PARALLEL=()
+if [ "$WORKERS" -gt 1 ]; then
+  PARALLEL=(-n "$WORKERS" --dist loadfile)
+  export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"   # one thread per worker: no oversubscription
+fi
 echo "== pinned environment: Python 3.10, paddlepaddle 2.6.2, paddlelite 2.13rc0"
-.venv/bin/python -m pytest tests -q "$@"
+.venv/bin/python -m pytest tests -q ${PARALLEL[@]+"${PARALLEL[@]}"} "$@"
 echo "== newest paddlepaddle: $(.venv-latest/bin/python -c 'import paddle, sys; print("Python", sys.version.split()[0], "paddlepaddle", paddle.__version__)' 2>/dev/null)"
-.venv-latest/bin/python -m pytest tests -q "$@"
+.venv-latest/bin/python -m pytest tests -q ${PARALLEL[@]+"${PARALLEL[@]}"} "$@"

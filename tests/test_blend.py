@@ -122,9 +122,12 @@ def test_training_loads_weights_without_the_blend_and_trains_it(tmp_path):
     assert np.abs(np.asarray(state["blend.weight"])).max() > 0
 
 
-@pytest.mark.parametrize("mobile_net", [False, True])
+@pytest.mark.parametrize("mobile_net", [True])
 def test_blend_model_exports_and_matches_dygraph_cached_and_uncached(tmp_path, mobile_net):
-    """With exact_flow_resize too, as the shipped model has it (an align_corners=True resize)."""
+    """With exact_flow_resize too, as the shipped models have it (an align_corners=True resize).
+    The blend is the same conv in both layouts: the mobile one (the shipped student's) is
+    exported and compared here; the full one runs through Paddle Inference in the no-argument
+    demo test (the shipped model)."""
     from ppfom.infer import create_engine
 
     backends = export_backends()
