@@ -14,7 +14,7 @@ if [ "$(id -u)" = 0 ] && ! command -v aarch64-linux-gnu-g++ >/dev/null 2>&1 && c
   fi
 fi
 export PYTHONDONTWRITEBYTECODE=1
-# One pytest worker per core (PPFOM_TEST_WORKERS=0 runs in this process). Each test file stays on
+# One pytest worker per core (PPFOM_TEST_WORKERS=1 runs in one process). Each test file stays on
 # one worker, so module fixtures (a trained or exported model) are built once; tests write only
 # under their tmp_path.
 WORKERS="${PPFOM_TEST_WORKERS:-$(nproc 2>/dev/null || echo 1)}"

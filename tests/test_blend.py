@@ -122,8 +122,7 @@ def test_training_loads_weights_without_the_blend_and_trains_it(tmp_path):
     assert np.abs(np.asarray(state["blend.weight"])).max() > 0
 
 
-@pytest.mark.parametrize("mobile_net", [True])
-def test_blend_model_exports_and_matches_dygraph_cached_and_uncached(tmp_path, mobile_net):
+def test_blend_model_exports_and_matches_dygraph_cached_and_uncached(tmp_path):
     """With exact_flow_resize too, as the shipped models have it (an align_corners=True resize).
     The blend is the same conv in both layouts: the mobile one (the shipped student's) is
     exported and compared here; the full one runs through Paddle Inference in the no-argument
@@ -132,7 +131,7 @@ def test_blend_model_exports_and_matches_dygraph_cached_and_uncached(tmp_path, m
 
     backends = export_backends()
     cfg = tiny_config()
-    cfg["model"]["generator"]["generator_cfg"].update(mobile_net=mobile_net, skip_source_image=True,
+    cfg["model"]["generator"]["generator_cfg"].update(mobile_net=True, skip_source_image=True,
                                                       blend_warped_source=True, exact_flow_resize=True)
     fomm = load_fomm(cfg)
     randomize(fomm.kp_detector, 17), randomize(fomm.generator, 18)

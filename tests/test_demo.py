@@ -3,7 +3,6 @@
 Pixel-exact checks record the pipeline's frames before encoding (H.264 is lossy); the
 command-line runs check frame count, fps, audio and the bad-input contract.
 """
-import argparse
 import os
 import re
 import subprocess
@@ -251,6 +250,7 @@ def test_no_arguments_run_animates_the_sample_offline(tmp_path):
 def test_no_arguments_run_picks_the_shipped_model_or_its_student(monkeypatch, capsys, flags, config, weights):
     """Which model the built-in sample runs with (the run itself is the test above; the
     student's own checks are in test_shipped_student.py)."""
+    from ppfom.cli import _run_module
     from ppfom.commands import animate as command
 
     seen = {}
@@ -261,9 +261,7 @@ def test_no_arguments_run_picks_the_shipped_model_or_its_student(monkeypatch, ca
                 "seconds": 0.0}
 
     monkeypatch.setattr(pipeline, "animate_photo", fake_animate)
-    parser = argparse.ArgumentParser()
-    command.add_arguments(parser)
-    assert command.run(parser.parse_args(["--quiet", *flags])) == 0
+    assert _run_module(command, ["--quiet", *flags], "ppfom animate") == 0
     options = seen["options"]
     assert (options.config, options.weight_path) == (config, weights)
     assert options.relative and options.adapt_scale and options.multi_person
