@@ -39,8 +39,9 @@ def test_student_is_a_pruned_mobile_model_ten_times_cheaper(models):
 def test_student_follows_the_driving_head_close_to_its_teacher(models):
     """Heads the training set never had: the student's frames are nearer the driving frames than
     the motionless source is, and nearer its teacher's frames than the source is. (On these two
-    clips the source is at 0.039 on average, the teacher 0.017, the student 0.027; on the 20
-    held-out test videos: 0.0341, 0.0156, 0.0237.)"""
+    clips the source is at 0.039 on average, the teacher 0.017, the student 0.021, and the student
+    0.014 from the teacher against the source's 0.036; on the 20 held-out test videos: 0.0341,
+    0.0156, 0.0185.)"""
     teacher, student = models
     clips = [render_video(identity, identity + 1, size=64, frames=16).astype("float32").transpose(0, 3, 1, 2) / 255.0
              for identity in (4242, 777)]
@@ -52,5 +53,5 @@ def test_student_follows_the_driving_head_close_to_its_teacher(models):
     l1_teacher = float(np.abs(by_teacher - frames).mean())
     l1_student = float(np.abs(by_student - frames).mean())
     assert l1_teacher < 0.6 * baseline, (l1_teacher, baseline)
-    assert l1_student < 0.85 * baseline, (l1_student, l1_teacher, baseline)
-    assert np.abs(by_student - by_teacher).mean() < 0.75 * np.abs(sources - by_teacher).mean()
+    assert l1_student < 0.7 * baseline, (l1_student, l1_teacher, baseline)
+    assert np.abs(by_student - by_teacher).mean() < 0.5 * np.abs(sources - by_teacher).mean()
