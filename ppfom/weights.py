@@ -148,6 +148,15 @@ def _vgg19_features() -> Dict[str, Tuple[int, ...]]:
 _FOMM_SECTIONS = ("generator", "kp_detector")
 _PADDLEGAN_FOMM = "PaddlePaddle/PaddleGAN ppgan/apps/first_order_predictor.py"
 
+
+def _shipped_fomm(name: str, filename: str, config_name: str, made: str, description: str) -> WeightsEntry:
+    """A FOMM that ppfom trains and bundles in ppfom/assets/: its shapes and source follow its config."""
+    return WeightsEntry(name=name, filename=filename, bundled=f"ppfom/assets/{filename}",
+                        description=description, sections=_FOMM_SECTIONS,
+                        expected_shapes=_fomm_shapes(config_name),
+                        source=f"{made} by ppfom with configs/{config_name}.yaml")
+
+
 ENTRIES: Dict[str, WeightsEntry] = {}
 
 
@@ -229,26 +238,13 @@ for _e in (
         strict=False,
         source="PaddlePaddle/PaddleGAN ppgan/models/generators/generator_firstorder.py",
     ),
-    WeightsEntry(
-        name="ppfom-synthetic-64",
-        filename="fomm_synthetic_64.pdparams",
-        bundled="ppfom/assets/fomm_synthetic_64.pdparams",
-        description="ppfom's own small FOMM (64x64), trained on synthetic talking heads; the offline "
-                    "default of the demo's no-argument run (MODEL_CARD.md)",
-        sections=_FOMM_SECTIONS,
-        expected_shapes=_fomm_shapes("firstorder_synthetic_64"),
-        source="trained by ppfom with configs/firstorder_synthetic_64.yaml",
-    ),
-    WeightsEntry(
-        name="ppfom-synthetic-64-mobile",
-        filename="fomm_synthetic_64_mobile.pdparams",
-        bundled="ppfom/assets/fomm_synthetic_64_mobile.pdparams",
-        description="the compressed student of ppfom-synthetic-64 (mobile blocks, distilled, pruned); "
-                    "the demo's --mobile_net on the built-in sample (README, Compressing a model)",
-        sections=_FOMM_SECTIONS,
-        expected_shapes=_fomm_shapes("firstorder_synthetic_64_mobile_pruned"),
-        source="distilled and pruned by ppfom with configs/firstorder_synthetic_64_mobile_pruned.yaml",
-    ),
+    _shipped_fomm("ppfom-synthetic-64", "fomm_synthetic_64.pdparams", "firstorder_synthetic_64", "trained",
+                  "ppfom's own small FOMM (64x64), trained on synthetic talking heads; the offline "
+                  "default of the demo's no-argument run (MODEL_CARD.md)"),
+    _shipped_fomm("ppfom-synthetic-64-mobile", "fomm_synthetic_64_mobile.pdparams",
+                  "firstorder_synthetic_64_mobile_pruned", "distilled and pruned",
+                  "the compressed student of ppfom-synthetic-64 (mobile blocks, distilled, pruned); "
+                  "the demo's --mobile_net on the built-in sample (README, Compressing a model)"),
 ):
     register_entry(_e)
 del _e
