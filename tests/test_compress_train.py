@@ -137,6 +137,30 @@ def test_distillation_alone_pulls_the_student_to_the_teacher(data, teacher, tmp_
     assert all(not k.startswith("teacher") for k in trainer.generator.state_dict())
 
 
+def test_keypoints_mode_trains_the_detector_alone_on_keypoint_distillation(data, teacher, tmp_path):
+    cfg = student_config(data, teacher, "keypoints",
+                         distillation={"keypoints": 10, "jacobians": 1, "heatmaps": 1, "prediction": 10})
+    cfg["lr_scheduler"]["lr"] = 2e-3
+    trainer = make_trainer(cfg, tmp_path)
+    gen_before, kp_before = snapshot(trainer.generator), snapshot(trainer.kp_detector)
+    trainer.train(max_steps=30)
+    records = [yaml.safe_load(line) for line in (trainer.run_dir / "log.jsonl").read_text().splitlines()]
+    # Only the keypoint losses: no perceptual, equivariance or prediction term (no generator ran).
+    assert set(records[0]) == {"step", "epoch", "distill_keypoints", "distill_jacobians", "distill_heatmaps", "total"}
+    for key in ("distill_keypoints", "distill_heatmaps"):
+        start, end = np.mean([r[key] for r in records[:3]]), np.mean([r[key] for r in records[-3:]])
+        assert np.isfinite(end) and end < 0.8 * start, (key, start, end)
+    # The student's generator is neither trained nor its BatchNorm statistics moved.
+    assert changed(gen_before, trainer.generator) == []
+    moved = changed(kp_before, trainer.kp_detector)
+    assert any(k.endswith("weight") for k in moved) and any(k.endswith("_mean") for k in moved)
+    # ... and the checkpoint carries it through.
+    import paddle
+
+    saved = paddle.load(str(trainer.run_dir / "checkpoints" / "latest.pdparams"))["generator"]
+    assert all(np.array_equal(np.asarray(saved[k]), gen_before[k]) for k in gen_before)
+
+
 def test_bad_compression_configs(data, teacher, tmp_path):
     cfg = student_config(data, teacher, "kp_detector")
     del cfg["model"]["teacher"]
@@ -152,6 +176,10 @@ def test_bad_compression_configs(data, teacher, tmp_path):
     cfg = student_config(data, teacher, "generator", distillation={"heatmaps": 1})
     with pytest.raises(ConfigError, match="heatmaps"):
         make_trainer(cfg, tmp_path / "e")
+    # Keypoints mode with no keypoint distillation loss has nothing to train on.
+    cfg = student_config(data, teacher, "keypoints", distillation={"prediction": 1})
+    with pytest.raises(ConfigError, match="keypoint distillation"):
+        make_trainer(cfg, tmp_path / "f")
     bad = copy.deepcopy(student_config(data, teacher, "full", distillation={"prediction": 1}))
     del bad["model"]["teacher"]
     with pytest.raises(ConfigError, match="teacher"):

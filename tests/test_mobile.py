@@ -185,9 +185,46 @@ def test_mobile_antialias_kernel():
 
 def test_jacobian_head_starts_at_identity(vox_mobile):
     jac = vox_mobile.kp_detector.jacobian
-    for k in range(3):
-        assert not jac[k].weight.numpy().any()
+    assert not jac[2].weight.numpy().any()
     np.testing.assert_array_equal(jac[2].bias.numpy(), np.array([1, 0, 0, 1] * 10, dtype="float32"))
+    # The hidden convs are random: were they zero too, no weight of the head would ever learn.
+    assert jac[0].weight.numpy().any() and jac[1].weight.numpy().any()
+
+
+def jacobian_spread_after_training(kp, steps=5):
+    """Std over images of the jacobians after ``steps`` Adam steps towards random targets."""
+    paddle.seed(0)
+    images, target = paddle.rand([4, 3, 64, 64]), paddle.rand([4, 4, 2, 2])
+    kp.train()
+    np.testing.assert_allclose(kp(images)["jacobian"].numpy(), np.tile(np.eye(2), (4, 4, 1, 1)), atol=1e-6)
+    opt = paddle.optimizer.Adam(1e-2, parameters=kp.parameters())
+    for _ in range(steps):
+        loss = paddle.abs(kp(images)["jacobian"] - target).mean()
+        loss.backward()
+        opt.step()
+        opt.clear_grad()
+    kp.eval()
+    return float(kp(images)["jacobian"].numpy().std(axis=0).mean())
+
+
+def test_mobile_jacobian_head_learns_and_a_dead_one_is_revived():
+    kp = KPDetector(**{**TINY_KP, "mobile_net": True})
+    assert jacobian_spread_after_training(kp) > 1e-3  # depends on the image: the head learned
+    # A head with every conv at zero (ppfom's mobile detectors before 2026-12-07) stays constant...
+    dead = KPDetector(**{**TINY_KP, "mobile_net": True})
+    for conv in (dead.jacobian[0], dead.jacobian[1]):
+        conv.weight.set_value(paddle.zeros_like(conv.weight))
+    frozen = KPDetector(**{**TINY_KP, "mobile_net": True})
+    frozen.set_state_dict(dead.state_dict())
+    assert jacobian_spread_after_training(frozen) < 1e-5  # rounding of the heatmap sum alone
+    # ... until revived: same output, then it learns. A live head is left alone.
+    images = paddle.rand([2, 3, 64, 64])
+    dead.eval()
+    before = dead(images)["jacobian"].numpy()
+    assert dead.revive_jacobian_head() and not dead.revive_jacobian_head()
+    np.testing.assert_array_equal(dead(images)["jacobian"].numpy(), before)
+    assert jacobian_spread_after_training(dead) > 1e-3
+    assert not KPDetector(**TINY_KP).revive_jacobian_head()  # not mobile: nothing to revive
 
 
 # ----------------------------------------------------------------------------- save / load

@@ -63,8 +63,13 @@ class KPDetector(ExplicitWidths, nn.Layer):
             zero = lambda: nn.initializer.Constant(0.0)  # noqa: E731
             identity = nn.initializer.Assign(np.array([1, 0, 0, 1] * self.num_jacobian_maps, dtype="float32"))
             if mobile_net:
+                # Only the last conv starts at zero: with every conv of the stack at zero no weight
+                # gets a gradient and the head stays constant for good (see revive_jacobian_head).
                 self.jacobian = conv_stack([feat, *self.widths["jacobian"], 4 * self.num_jacobian_maps],
-                                           padding=pad, relu=False, weight_attr=zero, last_bias_attr=identity)
+                                           padding=pad, relu=False, weight_attr=nn.initializer.KaimingUniform,
+                                           last_bias_attr=identity)
+                last = self.jacobian[len(self.jacobian) - 1]
+                last.weight.set_value(paddle.zeros_like(last.weight))
             else:
                 self.jacobian = nn.Conv2D(feat, 4 * self.num_jacobian_maps, kernel_size=7, padding=pad,
                                           weight_attr=zero(), bias_attr=identity)
@@ -75,6 +80,24 @@ class KPDetector(ExplicitWidths, nn.Layer):
         self.scale_factor = scale_factor
         if scale_factor != 1:
             self.down = AntiAliasInterpolation2d(num_channels, scale_factor, mode=antialias, mobile_net=mobile_net)
+
+    def revive_jacobian_head(self):
+        """Give a dead mobile jacobian head back its gradients; True when it was dead.
+
+        ppfom's mobile detectors up to 2026-12-07 started every conv of the jacobian head at zero:
+        no weight of it ever got a gradient, so their jacobians are one constant (the last bias)
+        for every image (measured on the shipped student: std 0 over frames). When all the
+        head's weights are zero, the hidden convs get fresh random weights; the last stays zero,
+        so the output is unchanged until training moves it.
+        """
+        if not self.mobile_net or self.jacobian is None:
+            return False
+        convs = [layer for layer in self.jacobian if isinstance(layer, nn.Conv2D)]
+        if len(convs) < 2 or any(bool((conv.weight != 0).any()) for conv in convs):
+            return False
+        for conv in convs[:-1]:
+            nn.initializer.KaimingUniform()(conv.weight)
+        return True
 
     def forward(self, x):
         if self.scale_factor != 1:

@@ -143,6 +143,8 @@ class Trainer:
             self._load_weights(load)
         if resume:
             self._resume(resume)
+        else:
+            self._revive_jacobian_head()
         if self.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "checkpoints").mkdir(exist_ok=True)
@@ -188,20 +190,21 @@ class Trainer:
             self.discriminator_full = paddle.DataParallel(self.discriminator_full, find_unused_parameters=True)
         weights = self.train_params.get("loss_weights") or {}
         # As the original's train.py: the discriminator trains only when the generator has a GAN loss.
-        self.use_gan = float(weights.get("generator_gan", 0) or 0) != 0
+        self.use_gan = float(weights.get("generator_gan", 0) or 0) != 0 and self.mode != "keypoints"
 
     def _compression_setup(self):
         """model.mode / teacher / distillation (see ppfom.training.distill): swap in the
         teacher's frozen half, load the student's starting weights, build the distillation loss."""
         from ..checkpoint.convert import read_weights
-        from .distill import DistillationLoss, distillation_weights, load_teacher, training_mode
+        from .distill import KEYPOINT_KEYS, DistillationLoss, distillation_weights, freeze, load_teacher, training_mode
 
         model_cfg = self.cfg["model"]
         self.mode = training_mode(model_cfg)
         weights = distillation_weights(model_cfg)
         teacher = load_teacher(model_cfg)
-        if teacher is None and (self.mode in ("kp_detector", "generator") or weights):
-            why = f"model.mode {self.mode}" if self.mode in ("kp_detector", "generator") else "model.distillation"
+        needs_teacher = ("kp_detector", "generator", "keypoints")
+        if teacher is None and (self.mode in needs_teacher or weights):
+            why = f"model.mode {self.mode}" if self.mode in needs_teacher else "model.distillation"
             raise ConfigError(f"{why} needs model.teacher (config and weights of the full model)")
         layouts = {}  # one read when both halves come from the same file
         for key, name, net in (("kp_weight_path", "kp_detector", self.kp_detector),
@@ -216,6 +219,12 @@ class Trainer:
             self.generator = teacher[1]
         elif self.mode == "generator":
             self.kp_detector = teacher[0]
+        elif self.mode == "keypoints":
+            weights = {k: w for k, w in weights.items() if k in KEYPOINT_KEYS}
+            if not weights:
+                raise ConfigError("model.mode keypoints trains on keypoint distillation alone: set "
+                                  "model.distillation.keypoints, jacobians or heatmaps")
+            freeze(self.generator)  # passes through to the checkpoints unchanged
         student_kp = self.kp_detector if self.mode != "generator" else None  # None: the teacher's
         self.distillation = DistillationLoss(*teacher, weights, student_kp=student_kp) if weights else None
 
@@ -328,6 +337,16 @@ class Trainer:
         if layout.get("discriminator"):
             load_state_strict(self.discriminator, layout["discriminator"], f"{path} [discriminator]")
 
+    def _revive_jacobian_head(self):
+        """Weights of an older ppfom mobile detector: its jacobian head could not learn (see
+        KPDetector.revive_jacobian_head); give it gradients before training starts."""
+        from .distill import is_frozen
+
+        revive = getattr(self.kp_detector, "revive_jacobian_head", None)
+        if revive is not None and not is_frozen(self.kp_detector) and revive() and self.is_main:
+            say("note: the keypoint detector's jacobian head was all zero, so it could never learn (ppfom "
+                "before 2026-12-07); its hidden convs start random now (the jacobians are unchanged until it trains)")
+
     # -- training --------------------------------------------------------------------------
 
     def _dataset(self, phase):
@@ -407,6 +426,8 @@ class Trainer:
         from .distill import is_frozen, keep_frozen_in_eval
 
         x = {"source": paddle.to_tensor(batch["source"]), "driving": paddle.to_tensor(batch["driving"])}
+        if self.mode == "keypoints":
+            return self._keypoint_step(x)
         self.generator_full.train()
         keep_frozen_in_eval(self.kp_detector, self.generator)
         losses_generator, generated = self.generator_full(x)
@@ -428,6 +449,22 @@ class Trainer:
             self.opt_discriminator.step()
             self.opt_discriminator.clear_grad()
             values.update({k: float(v.mean()) for k, v in losses_discriminator.items()})
+        return self._finite(values, loss)
+
+    def _keypoint_step(self, x):
+        """model.mode keypoints: the keypoint detector alone runs and learns, on distillation."""
+        import paddle
+
+        self.kp_detector.train()
+        student = {"kp_source": self.kp_detector(x["source"]), "kp_driving": self.kp_detector(x["driving"])}
+        losses = self.distillation(x["source"], x["driving"], student)
+        loss = paddle.add_n(list(losses.values()))
+        loss.backward()
+        self.opt_kp.step()
+        self.opt_kp.clear_grad()
+        return self._finite({k: float(v) for k, v in losses.items()}, loss)
+
+    def _finite(self, values, loss):
         values["total"] = float(loss)
         bad = [k for k, v in values.items() if not math.isfinite(v)]
         if bad:
