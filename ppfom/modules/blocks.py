@@ -279,20 +279,23 @@ class MobileResBlock2d(nn.Layer):
         return self.norm_pw_linear(self.conv_pw_linear(out)) + x
 
 
-def conv_stack(widths, kernel_size=3, padding=1, relu=True, weight_attr=None, last_bias_attr=None):
+def conv_stack(widths, kernel_size=3, padding=1, relu=True, weight_attr=None, last_bias_attr=None,
+               last_weight_attr=None):
     """``nn.Sequential`` of convs (with bias) through ``widths`` = [in, hidden..., out].
 
     relu: a ReLU layer between the convs (so the convs are keyed 0, 2, 4); else the convs follow
-    each other directly (0, 1, 2). ``weight_attr`` is a callable giving each conv's weight_attr;
-    ``last_bias_attr`` the last conv's bias_attr.
+    each other directly (0, 1, 2). ``weight_attr`` is a callable giving each conv's weight_attr
+    (the last one's too, unless ``last_weight_attr`` is given); ``last_bias_attr`` the last
+    conv's bias_attr.
     """
     layers = []
     last = len(widths) - 2
     for i, (c_in, c_out) in enumerate(zip(widths[:-1], widths[1:])):
         if i > 0 and relu:
             layers.append(nn.ReLU())
+        make_weight = last_weight_attr if i == last and last_weight_attr else weight_attr
         layers.append(nn.Conv2D(c_in, c_out, kernel_size, padding=padding,
-                                weight_attr=weight_attr() if weight_attr else None,
+                                weight_attr=make_weight() if make_weight else None,
                                 bias_attr=last_bias_attr if i == last else None))
     return nn.Sequential(*layers)
 

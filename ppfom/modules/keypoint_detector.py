@@ -67,9 +67,7 @@ class KPDetector(ExplicitWidths, nn.Layer):
                 # gets a gradient and the head stays constant for good (see revive_jacobian_head).
                 self.jacobian = conv_stack([feat, *self.widths["jacobian"], 4 * self.num_jacobian_maps],
                                            padding=pad, relu=False, weight_attr=nn.initializer.KaimingUniform,
-                                           last_bias_attr=identity)
-                last = self.jacobian[len(self.jacobian) - 1]
-                last.weight.set_value(paddle.zeros_like(last.weight))
+                                           last_weight_attr=zero, last_bias_attr=identity)
             else:
                 self.jacobian = nn.Conv2D(feat, 4 * self.num_jacobian_maps, kernel_size=7, padding=pad,
                                           weight_attr=zero(), bias_attr=identity)
